@@ -1,0 +1,138 @@
+// The shape of a validated, frozen pgrelay configuration. Pure data: parsed once
+// (config/load.ts), passed to constructors, replaced whole on reload.
+
+export const PoolMode = { transaction: 'transaction', session: 'session' } as const;
+export type PoolMode = (typeof PoolMode)[keyof typeof PoolMode];
+
+export const AuthType = {
+  trust: 'trust',
+  plain: 'plain',
+  md5: 'md5',
+  scram: 'scram-sha-256',
+} as const;
+export type AuthType = (typeof AuthType)[keyof typeof AuthType];
+
+/** One upstream address from a libpq-style `host=a,b port=1,2` list. */
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** A `[databases]` entry. Unset fields fall back to `[pgbouncer]` defaults at use. */
+export interface DatabaseConfig {
+  /** Name clients connect to (`*` for the fallback entry). */
+  readonly name: string;
+  /** Upstream hosts in the order given; never empty (defaults to 127.0.0.1:5432). */
+  readonly hosts: readonly HostPort[];
+  /** Upstream database name; null = same as the client's database name. */
+  readonly dbname: string | null;
+  /** Forced upstream user; null = the client's user. */
+  readonly user: string | null;
+  /** Upstream password for `user`; null = look it up in auth_file. */
+  readonly password: string | null;
+  readonly poolSize: number | null;
+  readonly minPoolSize: number | null;
+  readonly reservePoolSize: number | null;
+  readonly poolMode: PoolMode | null;
+  readonly maxDbConnections: number | null;
+  readonly serverLifetimeMs: number | null;
+  readonly connectQuery: string | null;
+  readonly applicationName: string | null;
+  readonly clientEncoding: string | null;
+  readonly datestyle: string | null;
+  readonly timezone: string | null;
+  /** read-write | primary | any | read-only | standby | prefer-standby (libpq names). */
+  readonly targetSessionAttrs: string;
+  /** Keys given on the line that pgrelay does not implement (reported as warnings). */
+  readonly unsupportedKeys: readonly string[];
+}
+
+/** A `[users]` entry. */
+export interface UserConfig {
+  readonly name: string;
+  readonly poolMode: PoolMode | null;
+  readonly maxUserConnections: number | null;
+}
+
+/** The `[pgbouncer]` / `[pgrelay]` section. Durations are milliseconds, 0 = disabled. */
+export interface Settings {
+  readonly listenAddr: readonly string[];
+  readonly listenPort: number;
+  readonly unixSocketDir: string | null;
+  readonly poolMode: PoolMode;
+  readonly maxClientConn: number;
+  readonly defaultPoolSize: number;
+  readonly minPoolSize: number;
+  readonly reservePoolSize: number;
+  readonly reservePoolTimeoutMs: number;
+  readonly maxDbConnections: number;
+  readonly maxUserConnections: number;
+  readonly serverIdleTimeoutMs: number;
+  readonly serverLifetimeMs: number;
+  readonly serverConnectTimeoutMs: number;
+  readonly serverLoginRetryMs: number;
+  readonly queryWaitTimeoutMs: number;
+  readonly clientLoginTimeoutMs: number;
+  readonly clientIdleTimeoutMs: number;
+  readonly idleTransactionTimeoutMs: number;
+  readonly serverResetQuery: string;
+  readonly serverResetQueryAlways: boolean;
+  readonly serverCheckQuery: string;
+  readonly serverCheckDelayMs: number;
+  readonly authType: AuthType;
+  readonly authFile: string | null;
+  readonly adminUsers: readonly string[];
+  readonly statsUsers: readonly string[];
+  readonly ignoreStartupParameters: readonly string[];
+  readonly applicationNameAddHost: boolean;
+  readonly maxPacketSize: number;
+  readonly pktBuf: number;
+  readonly logfile: string | null;
+  readonly pidfile: string | null;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  readonly logConnections: boolean;
+  readonly logDisconnections: boolean;
+  readonly logPoolerErrors: boolean;
+  readonly tcpKeepalive: boolean;
+  // pgrelay-only keys (used by the control plane; parsed now so configs can carry them)
+  readonly adminListenAddr: string;
+  /** 0 = HTTP admin port disabled. */
+  readonly adminListenPort: number;
+  readonly adminToken: string | null;
+  readonly adminTokenFile: string | null;
+  readonly pauseDrainTimeoutMs: number;
+  readonly pauseMaxDurationMs: number;
+  readonly shutdownTimeoutMs: number;
+}
+
+/** A key the file set that pgrelay parsed but does not implement. */
+export interface ConfigWarning {
+  readonly file: string;
+  readonly line: number;
+  readonly section: string;
+  readonly key: string;
+  readonly message: string;
+}
+
+export interface Config {
+  /** Absolute path of the file this came from (null when built in code). */
+  readonly file: string | null;
+  readonly settings: Settings;
+  /** Keyed by client-facing database name; `*` is the fallback entry. */
+  readonly databases: ReadonlyMap<string, DatabaseConfig>;
+  readonly users: ReadonlyMap<string, UserConfig>;
+  readonly warnings: readonly ConfigWarning[];
+}
+
+/** Thrown for an unreadable or malformed file: names the file, line and reason. */
+export class ConfigError extends Error {
+  readonly code = 'PGRELAY_CONFIG_INVALID';
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly reason: string,
+  ) {
+    super(line > 0 ? `${file}:${line}: ${reason}` : `${file}: ${reason}`);
+    this.name = 'ConfigError';
+  }
+}

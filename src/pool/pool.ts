@@ -1,0 +1,312 @@
+// A pool of server connections for one (database, user): hands idle servers to clients, queues
+// the rest FIFO, opens connections up to the pool size and closes the ones past their time.
+// It never sees a socket or a Buffer: servers and waiters are reached through small interfaces.
+
+import { WaitQueue } from './wait-queue.js';
+import { ErrorCode, PgRelayError } from '../errors.js';
+
+/** What the pool needs of a server connection. */
+export interface PoolServer {
+  readonly id: number;
+  readonly createdAt: number;
+  idleSince: number;
+  /** Set by RECONNECT or server_lifetime: close instead of reusing on the next release. */
+  closeNeeded: boolean;
+  close(reason: string): void;
+}
+
+/** What the pool needs of a client waiting for a server. */
+export interface PoolWaiter {
+  /** ms timestamp of when it joined the queue (0 when not waiting). */
+  waitingSince: number;
+  onServer(server: PoolServer): void;
+  onWaitError(err: PgRelayError): void;
+}
+
+export interface PoolSettings {
+  readonly poolSize: number;
+  readonly minPoolSize: number;
+  readonly reservePoolSize: number;
+  readonly reservePoolTimeoutMs: number;
+  readonly serverIdleTimeoutMs: number;
+  readonly serverLifetimeMs: number;
+  readonly queryWaitTimeoutMs: number;
+  /** Delay before retrying after a failed connect (grows to serverLoginRetryMs). */
+  readonly serverLoginRetryMs: number;
+}
+
+/** Opens server connections; the proxy layer provides it. */
+export interface ServerFactory {
+  connect(pool: Pool): Promise<PoolServer>;
+}
+
+/** Shared limits across pools (max_db_connections / max_user_connections). */
+export interface ConnectionBudget {
+  tryTake(pool: Pool): boolean;
+  give(pool: Pool): void;
+}
+
+/** Whether a connect failure will not heal by retrying (wrong password, missing database). */
+export function isPermanentLoginError(err: unknown): boolean {
+  const code = (err as { sqlstate?: string; code?: string }).sqlstate ?? (err as { code?: string }).code;
+  return typeof code === 'string' && (code.startsWith('28') || code === '3D000' || code === '42501');
+}
+
+const MIN_RETRY_MS = 250;
+
+export class Pool {
+  private idle: PoolServer[] = []; // a stack: the most recently used server is reused first
+  private readonly active = new Set<PoolServer>();
+  private readonly waiters = new WaitQueue<PoolWaiter>();
+  private connecting = 0;
+  private retryAt = 0;
+  private retryDelay = MIN_RETRY_MS;
+  private lastConnectError: Error | null = null;
+  private closed = false;
+
+  // Counters read at scrape time (hot path does plain increments).
+  stats = { serverConnects: 0, serverConnectFailures: 0, assignments: 0, waits: 0, waitTimeUs: 0, maxWaitMs: 0 };
+
+  constructor(
+    readonly database: string,
+    readonly user: string,
+    public settings: PoolSettings,
+    private readonly factory: ServerFactory,
+    private readonly budget: ConnectionBudget,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get key(): string {
+    return `${this.database}/${this.user}`;
+  }
+  get idleCount(): number {
+    return this.idle.length;
+  }
+  get activeCount(): number {
+    return this.active.size;
+  }
+  get connectingCount(): number {
+    return this.connecting;
+  }
+  get waitingCount(): number {
+    return this.waiters.length;
+  }
+  get serverCount(): number {
+    return this.idle.length + this.active.size + this.connecting;
+  }
+  get lastError(): Error | null {
+    return this.lastConnectError;
+  }
+  /** Age in ms of the oldest waiter (0 when none). */
+  oldestWaitMs(now = this.now()): number {
+    const head = this.waiters.peek();
+    return head === undefined ? 0 : now - head.waitingSince;
+  }
+  waitingClients(): Iterable<PoolWaiter> {
+    return this.waiters;
+  }
+  servers(): { idle: readonly PoolServer[]; active: ReadonlySet<PoolServer> } {
+    return { idle: this.idle, active: this.active };
+  }
+
+  /** Gives `waiter` a server now (synchronously) or queues it FIFO. */
+  acquire(waiter: PoolWaiter): void {
+    if (this.closed) {
+      waiter.onWaitError(new PgRelayError(ErrorCode.PoolClosed, 'pool is closed'));
+      return;
+    }
+    const server = this.idle.pop();
+    if (server !== undefined) {
+      this.assign(server, waiter, 0);
+      return;
+    }
+    waiter.waitingSince = this.now();
+    this.waiters.push(waiter);
+    this.grow();
+  }
+
+  /** Takes a waiter out of the queue (it disconnected or was canceled). */
+  cancelWait(waiter: PoolWaiter): boolean {
+    const removed = this.waiters.remove(waiter);
+    if (removed) waiter.waitingSince = 0;
+    return removed;
+  }
+
+  /**
+   * Returns a server after its client's transaction (or session) ended. `reusable` is false when
+   * the caller could not prove the server clean; such a server is closed.
+   */
+  release(server: PoolServer, reusable: boolean): void {
+    this.active.delete(server);
+    const now = this.now();
+    if (!reusable || this.closed || server.closeNeeded || this.expired(server, now)) {
+      this.dropServer(server, !reusable ? 'not clean after release' : server.closeNeeded ? 'close needed' : 'server_lifetime');
+      this.grow();
+      return;
+    }
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) {
+      this.assign(server, waiter, now);
+      return;
+    }
+    server.idleSince = now;
+    this.idle.push(server);
+  }
+
+  /** A server closed by itself (died, or was killed): forget it and refill for waiters. */
+  forget(server: PoolServer): void {
+    if (this.active.delete(server) || this.removeIdle(server)) {
+      this.budget.give(this);
+      this.grow();
+    }
+  }
+
+  /** Marks every server to be closed when next released; idle ones close now. */
+  reconnect(reason: string): void {
+    for (const s of this.active) s.closeNeeded = true;
+    const idle = this.idle;
+    this.idle = [];
+    for (const s of idle) this.closeServer(s, reason);
+  }
+
+  /** Janitor sweep: wait timeouts, idle and lifetime limits, min_pool_size, connect retries. */
+  sweep(now: number): void {
+    const s = this.settings;
+    if (s.queryWaitTimeoutMs > 0) {
+      for (let w = this.waiters.peek(); w !== undefined && now - w.waitingSince >= s.queryWaitTimeoutMs; w = this.waiters.peek()) {
+        this.waiters.shift();
+        w.waitingSince = 0;
+        const last = this.lastConnectError;
+        const detail = last !== null ? ` (last server error: ${last.message})` : '';
+        w.onWaitError(
+          new PgRelayError(
+            ErrorCode.QueryWaitTimeout,
+            `query_wait_timeout: no server connection for ${this.key} within ${s.queryWaitTimeoutMs} ms${detail}`,
+            last !== null ? (last as PgRelayError).sqlstate ?? '08006' : undefined,
+          ),
+        );
+      }
+    }
+    // Idle servers: the stack's bottom holds the longest idle ones.
+    let keep = this.idle.length;
+    const survivors: PoolServer[] = [];
+    for (const srv of this.idle) {
+      const tooIdle = s.serverIdleTimeoutMs > 0 && now - srv.idleSince >= s.serverIdleTimeoutMs && keep > s.minPoolSize;
+      if (tooIdle || srv.closeNeeded || this.expired(srv, now)) {
+        keep--;
+        this.closeServer(srv, tooIdle ? 'server_idle_timeout' : srv.closeNeeded ? 'close needed' : 'server_lifetime');
+      } else {
+        survivors.push(srv);
+      }
+    }
+    if (survivors.length !== this.idle.length) this.idle = survivors;
+    for (const srv of this.active) if (this.expired(srv, now)) srv.closeNeeded = true;
+    this.grow(now);
+  }
+
+  /** Closes everything and fails the waiters; the pool cannot be used again. */
+  close(reason: string): void {
+    this.closed = true;
+    for (let w = this.waiters.shift(); w !== undefined; w = this.waiters.shift()) {
+      w.waitingSince = 0;
+      w.onWaitError(new PgRelayError(ErrorCode.PoolClosed, `pool ${this.key} closed: ${reason}`));
+    }
+    const idle = this.idle;
+    this.idle = [];
+    for (const s of idle) this.closeServer(s, reason);
+    for (const s of this.active) s.closeNeeded = true;
+  }
+
+  private assign(server: PoolServer, waiter: PoolWaiter, now: number): void {
+    this.active.add(server);
+    this.stats.assignments++;
+    if (waiter.waitingSince > 0) {
+      const waited = (now || this.now()) - waiter.waitingSince;
+      this.stats.waits++;
+      this.stats.waitTimeUs += waited * 1000;
+      if (waited > this.stats.maxWaitMs) this.stats.maxWaitMs = waited;
+      waiter.waitingSince = 0;
+    }
+    waiter.onServer(server);
+  }
+
+  private expired(server: PoolServer, now: number): boolean {
+    return this.settings.serverLifetimeMs > 0 && now - server.createdAt >= this.settings.serverLifetimeMs;
+  }
+
+  /** Opens connections while waiters outnumber connections in flight, within the limits. */
+  private grow(now = this.now()): void {
+    if (this.closed || now < this.retryAt) return;
+    const s = this.settings;
+    const head = this.waiters.peek();
+    const useReserve = head !== undefined && s.reservePoolSize > 0 && now - head.waitingSince >= s.reservePoolTimeoutMs;
+    const limit = s.poolSize + (useReserve ? s.reservePoolSize : 0);
+    const wanted = Math.max(this.waiters.length - this.connecting, s.minPoolSize - this.serverCount);
+    for (let i = 0; i < wanted && this.serverCount < limit; i++) {
+      if (!this.budget.tryTake(this)) break;
+      this.launch();
+    }
+  }
+
+  private launch(): void {
+    this.connecting++;
+    this.factory.connect(this).then(
+      (server) => this.onConnected(server),
+      (err: Error) => this.onConnectFailed(err),
+    );
+  }
+
+  private onConnected(server: PoolServer): void {
+    this.connecting--;
+    this.stats.serverConnects++;
+    this.retryDelay = MIN_RETRY_MS;
+    this.lastConnectError = null;
+    if (this.closed) {
+      this.budget.give(this);
+      server.close('pool closed');
+      return;
+    }
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) {
+      this.assign(server, waiter, this.now());
+      return;
+    }
+    server.idleSince = this.now();
+    this.idle.push(server);
+  }
+
+  private onConnectFailed(err: Error): void {
+    this.connecting--;
+    this.stats.serverConnectFailures++;
+    this.budget.give(this);
+    this.lastConnectError = err;
+    if (isPermanentLoginError(err)) {
+      // Retrying will not fix a wrong password or a missing database: tell the waiters now.
+      const failure = err instanceof PgRelayError ? err : new PgRelayError(ErrorCode.ServerLoginFailed, err.message);
+      for (let w = this.waiters.shift(); w !== undefined; w = this.waiters.shift()) {
+        w.waitingSince = 0;
+        w.onWaitError(failure);
+      }
+    }
+    // Transient failure (refused, reset, starting up): retry with backoff from the janitor;
+    // waiters keep waiting until query_wait_timeout.
+    this.retryAt = this.now() + this.retryDelay;
+    this.retryDelay = Math.min(this.retryDelay * 2, Math.max(MIN_RETRY_MS, this.settings.serverLoginRetryMs));
+  }
+
+  private removeIdle(server: PoolServer): boolean {
+    const i = this.idle.indexOf(server);
+    if (i < 0) return false;
+    this.idle.splice(i, 1);
+    return true;
+  }
+
+  private dropServer(server: PoolServer, reason: string): void {
+    this.budget.give(this);
+    server.close(reason);
+  }
+
+  private closeServer(server: PoolServer, reason: string): void {
+    this.dropServer(server, reason);
+  }
+}

@@ -1,0 +1,260 @@
+// One server connection: after login it forwards the server's bytes to whichever client is
+// linked, reads only ReadyForQuery / ParameterStatus / ErrorResponse / COPY starts, and applies
+// the release rule. Between clients it can run pgrelay's own queries (SET, ROLLBACK, DISCARD).
+
+import type net from 'node:net';
+import { serialize } from 'pg-protocol';
+import { FrameScanner, frameModes, type FrameSink } from '../protocol/frame-scanner.js';
+import { Backend, TxStatus } from '../protocol/message-types.js';
+import { readErrorFields, readParameterStatus } from '../protocol/readers.js';
+import type { PoolServer } from '../pool/pool.js';
+import type { HostPort } from '../config/types.js';
+import type { LoginResult } from './server-login.js';
+
+/** What a server connection needs of the client it is linked to. */
+export interface ServerClient {
+  /** Requests (Query, Sync, FunctionCall) sent to the server and not yet answered by ReadyForQuery. */
+  outstanding: number;
+  readonly id: number;
+  /** Writes server bytes to the client; false when the client's socket buffer is full. */
+  forwardFromServer(carry: Buffer | null, chunk: Buffer, end: number): boolean;
+  /** The session parameters this client has (updated by its own SETs). */
+  readonly params: Map<string, string>;
+  /** The link ended because of the release rule; the client goes idle. */
+  onReleased(): void;
+  /** The server connection broke while linked. */
+  onServerLost(reason: string): void;
+  /** Whether the client's pool is in transaction mode (release at transaction end). */
+  readonly transactionPooling: boolean;
+  resumeReading(): void;
+}
+
+/** Lifecycle of a server connection: idle in the pool, linked to a client, busy with our own query, closed. */
+export const ServerState = { idle: 'idle', active: 'active', internal: 'internal', closed: 'closed' } as const;
+export type ServerState = (typeof ServerState)[keyof typeof ServerState];
+
+const SERVER_FRAMES = frameModes(
+  [],
+  [Backend.ReadyForQuery, Backend.ParameterStatus, Backend.ErrorResponse, Backend.CopyInResponse, Backend.CopyBothResponse],
+);
+
+interface InternalQuery {
+  resolve(): void;
+  reject(err: Error): void;
+  error: string | null;
+}
+
+let nextServerId = 1;
+
+export class ServerConn implements PoolServer, FrameSink {
+  readonly id = nextServerId++;
+  readonly createdAt: number;
+  idleSince: number;
+  closeNeeded = false;
+  state: ServerState = ServerState.idle;
+  client: ServerClient | null = null;
+  txStatus: number;
+  /** A COPY FROM STDIN is in progress (CopyInResponse seen, no ReadyForQuery yet). */
+  copyIn = false;
+  /** Set by the release rule while a chunk is scanned; acted on after it is written. */
+  private releaseDue = false;
+  private internal: InternalQuery | null = null;
+  private readonly scanner: FrameScanner;
+  private closeReason: string | null = null;
+  /** Why the server itself ended the connection (a FATAL ErrorResponse), if it said. */
+  private fatalMessage: string | null = null;
+  bytesIn = 0;
+  linkedAt = 0;
+
+  constructor(
+    readonly address: HostPort,
+    private readonly socket: net.Socket,
+    login: LoginResult,
+    maxPacketSize: number,
+    /** Hands the server back to its pool; `clean` says whether it may be reused. */
+    private readonly onRelease: (server: ServerConn, clean: boolean) => void,
+    /** Told once when the connection is gone, whatever the cause. */
+    private readonly onClosed: (server: ServerConn, reason: string, byUs: boolean) => void,
+  ) {
+    this.params = login.params;
+    this.processId = login.processId;
+    this.secretKey = login.secretKey;
+    this.txStatus = login.txStatus;
+    this.createdAt = Date.now();
+    this.idleSince = this.createdAt;
+    this.scanner = new FrameScanner(SERVER_FRAMES, maxPacketSize, this);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.client?.resumeReading());
+    socket.on('error', (err: Error) => this.lost(`server socket error: ${err.message}`));
+    socket.on('close', () => this.lost(this.fatalMessage ?? 'server closed the connection'));
+  }
+
+  readonly params: Map<string, string>;
+  readonly processId: number;
+  readonly secretKey: number;
+
+  get localPort(): number | undefined {
+    return this.socket.localPort;
+  }
+
+  /** Links a client: from now on server bytes go to it. */
+  link(client: ServerClient): void {
+    this.client = client;
+    this.state = ServerState.active;
+    this.linkedAt = Date.now();
+  }
+
+  /** Writes client bytes to the server; false when the server's socket buffer is full. */
+  write(carry: Buffer | null, chunk: Buffer, end: number): boolean {
+    if (carry !== null) this.socket.write(carry);
+    return this.socket.write(end === chunk.length ? chunk : chunk.subarray(0, end));
+  }
+
+  writeBuffers(chunks: readonly Buffer[]): boolean {
+    this.socket.cork();
+    let ok = true;
+    for (const c of chunks) ok = this.socket.write(c);
+    this.socket.uncork();
+    return ok;
+  }
+
+  pauseReading(): void {
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    this.socket.resume();
+  }
+
+  /** Runs one of pgrelay's own simple queries; resolves at ReadyForQuery, rejects on error. */
+  runInternal(sql: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.state === ServerState.closed) {
+        reject(new Error(`server connection closed: ${this.closeReason ?? ''}`));
+        return;
+      }
+      this.state = ServerState.internal;
+      this.internal = { resolve, reject, error: null };
+      this.socket.write(serialize.query(sql));
+    });
+  }
+
+  /** Ends an internal query phase: the connection is linked again (client) or idle. */
+  endInternal(): void {
+    if (this.state === ServerState.internal) this.state = this.client !== null ? ServerState.active : ServerState.idle;
+  }
+
+  /** Detaches the client (on release or when the client goes away). */
+  unlink(): void {
+    this.client = null;
+    if (this.state !== ServerState.closed) this.state = ServerState.idle;
+  }
+
+  close(reason: string): void {
+    if (this.state === ServerState.closed) return;
+    this.closeReason = reason;
+    this.state = ServerState.closed;
+    // Terminate lets the backend exit cleanly instead of logging an unexpected EOF.
+    if (this.socket.writable) this.socket.end(serialize.end());
+    this.socket.destroySoon?.();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.finish(reason, true);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.bytesIn += chunk.length;
+    const end = this.scanner.scan(chunk);
+    if (this.scanner.stopped) return; // a bad length: onBadLength closed us
+    const client = this.client;
+    if (client !== null && this.state === ServerState.active) {
+      if (!client.forwardFromServer(this.scanner.carry, chunk, end)) this.socket.pause();
+    }
+    if (this.releaseDue) {
+      this.releaseDue = false;
+      const c = this.client;
+      this.unlink();
+      this.onRelease(this, true);
+      c?.onReleased();
+    }
+  }
+
+  onHeader(): boolean {
+    return true;
+  }
+
+  onFrame(type: number, buf: Buffer, start: number, end: number): void {
+    switch (type) {
+      case Backend.ReadyForQuery: {
+        const status = buf[start + 5]!;
+        this.txStatus = status;
+        this.copyIn = false;
+        if (this.state === ServerState.internal) {
+          const q = this.internal!;
+          this.internal = null;
+          if (q.error !== null) q.reject(new Error(q.error));
+          else q.resolve();
+          return;
+        }
+        const client = this.client;
+        if (client === null) return;
+        if (client.outstanding > 0) client.outstanding--;
+        // The release rule, written once: in transaction pooling the server goes back to the
+        // pool when ReadyForQuery says 'I' (no transaction open), every request the client sent
+        // has been answered (pipelined Syncs/Queries counted in, ReadyForQuery counted out),
+        // and no COPY is open. Session pooling keeps the link until the client leaves.
+        if (client.transactionPooling && status === TxStatus.Idle && client.outstanding === 0 && !this.copyIn) {
+          this.releaseDue = true;
+        }
+        return;
+      }
+      case Backend.ParameterStatus: {
+        const [name, value] = readParameterStatus(buf, start, end);
+        this.params.set(name, value);
+        // A change the linked client caused (its own SET) becomes part of its session state,
+        // replayed on whichever server it gets next.
+        if (this.client !== null) this.client.params.set(name, value);
+        return;
+      }
+      case Backend.ErrorResponse: {
+        const fields = readErrorFields(buf, start, end);
+        const severity = fields.get('V') ?? fields.get('S') ?? 'ERROR';
+        if (severity === 'FATAL' || severity === 'PANIC') {
+          this.fatalMessage = `server: ${fields.get('M') ?? 'fatal error'} (${fields.get('C') ?? '?'})`;
+        }
+        if (this.state === ServerState.internal && this.internal !== null && this.internal.error === null) {
+          this.internal.error = `${fields.get('M') ?? 'error'} (${fields.get('C') ?? '?'})`;
+        }
+        return;
+      }
+      case Backend.CopyInResponse:
+      case Backend.CopyBothResponse:
+        this.copyIn = true;
+        return;
+    }
+  }
+
+  onBadLength(type: number, length: number): void {
+    this.close(`server sent a message of type ${String.fromCharCode(type)} with invalid length ${length}`);
+    const c = this.client;
+    this.unlink();
+    c?.onServerLost('server sent an invalid message');
+  }
+
+  private lost(reason: string): void {
+    if (this.state === ServerState.closed) return;
+    this.state = ServerState.closed;
+    this.closeReason = reason;
+    this.socket.destroy();
+    const q = this.internal;
+    this.internal = null;
+    q?.reject(new Error(reason));
+    const c = this.client;
+    this.client = null;
+    this.finish(reason, false);
+    c?.onServerLost(reason);
+  }
+
+  private finish(reason: string, byUs: boolean): void {
+    this.onClosed(this, reason, byUs);
+  }
+}

@@ -1,0 +1,173 @@
+// Logging in to PostgreSQL: TCP connect with a deadline, StartupMessage, the authentication
+// exchange (trust, cleartext, md5, SCRAM-SHA-256) and the ParameterStatus / BackendKeyData that
+// follow, up to the first ReadyForQuery. Async on purpose: this is the edge, not the hot path.
+
+import net from 'node:net';
+import { serialize } from 'pg-protocol';
+import { Parser } from 'pg-protocol/dist/parser.js';
+import type { BackendMessage } from 'pg-protocol/dist/messages.js';
+import { md5Response } from '../auth/md5.js';
+import { ScramClientExchange, SCRAM_SHA_256 } from '../auth/scram-client.js';
+import { ErrorCode, PgRelayError } from '../errors.js';
+import type { HostPort } from '../config/types.js';
+
+/** How pgrelay proves itself to the server: nothing, a password (plain or md5 hash), or SCRAM keys. */
+export type ServerCredential =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'password'; readonly password: string }
+  | { readonly kind: 'md5'; readonly hash: string }
+  | { readonly kind: 'scram-keys'; readonly clientKey: Buffer; readonly serverKey: Buffer };
+
+export interface LoginRequest {
+  readonly address: HostPort;
+  readonly database: string;
+  readonly user: string;
+  readonly credential: ServerCredential;
+  readonly params?: Readonly<Record<string, string>>;
+  readonly connectTimeoutMs: number;
+  readonly keepAlive: boolean;
+}
+
+export interface LoginResult {
+  readonly socket: net.Socket;
+  readonly params: Map<string, string>;
+  readonly processId: number;
+  readonly secretKey: number;
+  /** ReadyForQuery status after login (always 'I' in practice). */
+  readonly txStatus: number;
+}
+
+/** An ErrorResponse the server sent during login, kept with its SQLSTATE. */
+export class ServerLoginError extends PgRelayError {
+  constructor(
+    message: string,
+    sqlstate: string,
+    readonly severity: string,
+  ) {
+    super(ErrorCode.ServerLoginFailed, message, sqlstate);
+    this.name = 'ServerLoginError';
+  }
+}
+
+export function login(req: LoginRequest): Promise<LoginResult> {
+  return new Promise<LoginResult>((resolve, reject) => {
+    const { host, port } = req.address;
+    const socket = net.connect({ host, port, noDelay: true, keepAlive: req.keepAlive });
+    const parser = new Parser();
+    const params = new Map<string, string>();
+    let processId = 0;
+    let secretKey = 0;
+    let scram: ScramClientExchange | null = null;
+    let done = false;
+
+    const fail = (err: Error): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.destroy();
+      reject(err);
+    };
+    const timer = setTimeout(() => {
+      fail(new PgRelayError(ErrorCode.ServerConnectFailed, `server_connect_timeout: ${host}:${port} did not finish login within ${req.connectTimeoutMs} ms`));
+    }, req.connectTimeoutMs);
+    timer.unref();
+
+    const onMessage = (msg: BackendMessage): void => {
+      if (done) return;
+      const m = msg as BackendMessage & Record<string, unknown>;
+      switch (msg.name) {
+        case 'authenticationOk':
+          return;
+        case 'authenticationCleartextPassword': {
+          const c = req.credential;
+          if (c.kind !== 'password') return fail(missingPassword(req, 'a cleartext password'));
+          socket.write(serialize.password(c.password));
+          return;
+        }
+        case 'authenticationMD5Password': {
+          const c = req.credential;
+          const secret = c.kind === 'password' ? c.password : c.kind === 'md5' ? c.hash : null;
+          if (secret === null) return fail(missingPassword(req, 'an md5 password'));
+          socket.write(serialize.password(md5Response(secret, req.user, m['salt'] as Buffer)));
+          return;
+        }
+        case 'authenticationSASL': {
+          const mechanisms = m['mechanisms'] as string[];
+          if (!mechanisms.includes(SCRAM_SHA_256)) return fail(new ServerLoginError(`server offers no supported SASL mechanism (${mechanisms.join(', ')})`, '08P01', 'FATAL'));
+          const c = req.credential;
+          if (c.kind === 'password') scram = new ScramClientExchange({ password: c.password });
+          else if (c.kind === 'scram-keys') scram = new ScramClientExchange({ clientKey: c.clientKey, serverKey: c.serverKey });
+          else return fail(missingPassword(req, 'SCRAM-SHA-256 credentials'));
+          socket.write(serialize.sendSASLInitialResponseMessage(SCRAM_SHA_256, scram.clientFirst()));
+          return;
+        }
+        case 'authenticationSASLContinue':
+          if (scram === null) return fail(new ServerLoginError('unexpected SASLContinue', '08P01', 'FATAL'));
+          try {
+            socket.write(serialize.sendSCRAMClientFinalMessage(scram.clientFinal(m['data'] as string)));
+          } catch (err) {
+            fail(new ServerLoginError(`SCRAM exchange with server failed: ${(err as Error).message}`, '08P01', 'FATAL'));
+          }
+          return;
+        case 'authenticationSASLFinal':
+          if (scram === null) return fail(new ServerLoginError('unexpected SASLFinal', '08P01', 'FATAL'));
+          try {
+            scram.verifyServerFinal(m['data'] as string);
+          } catch (err) {
+            fail(new ServerLoginError(`server's SCRAM signature did not verify: ${(err as Error).message}`, '08P01', 'FATAL'));
+          }
+          return;
+        case 'parameterStatus':
+          params.set(m['parameterName'] as string, m['parameterValue'] as string);
+          return;
+        case 'backendKeyData':
+          processId = m['processID'] as number;
+          secretKey = m['secretKey'] as number;
+          return;
+        case 'error': {
+          const severity = String(m['severity'] ?? 'FATAL');
+          return fail(new ServerLoginError(`server ${host}:${port}: ${String(m['message'])}`, String(m['code'] ?? '08006'), severity));
+        }
+        case 'readyForQuery':
+          done = true;
+          clearTimeout(timer);
+          socket.removeListener('data', onData);
+          socket.removeListener('error', onError);
+          socket.removeListener('close', onClose);
+          resolve({ socket, params, processId, secretKey, txStatus: (m['status'] as string).charCodeAt(0) });
+          return;
+        default:
+          // NoticeResponse and NegotiateProtocolVersion need no action at login.
+          return;
+      }
+    };
+    const onData = (chunk: Buffer): void => parser.parse(chunk, onMessage);
+    const onError = (err: Error): void => fail(new PgRelayError(ErrorCode.ServerConnectFailed, `cannot connect to server ${host}:${port}: ${err.message}`));
+    const onClose = (): void => fail(new PgRelayError(ErrorCode.ServerConnectFailed, `server ${host}:${port} closed the connection during login`));
+
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    socket.once('connect', () => {
+      const startup: Record<string, string> = { user: req.user, database: req.database, ...req.params };
+      socket.write(serialize.startup(startup));
+    });
+  });
+}
+
+function missingPassword(req: LoginRequest, what: string): ServerLoginError {
+  return new ServerLoginError(
+    `server asked for ${what} for user "${req.user}" but pgrelay has none (set password= in [databases] or the user's secret in auth_file)`,
+    '28P01',
+    'FATAL',
+  );
+}
+
+/** Sends a CancelRequest for a server backend to its host (fire and forget, bounded). */
+export function sendCancel(address: HostPort, processId: number, secretKey: number, timeoutMs: number): void {
+  const socket = net.connect({ host: address.host, port: address.port });
+  socket.setTimeout(timeoutMs, () => socket.destroy());
+  socket.on('error', () => socket.destroy());
+  socket.once('connect', () => socket.end(serialize.cancel(processId, secretKey)));
+}
