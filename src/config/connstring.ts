@@ -14,6 +14,9 @@ export class ConnStringError extends Error {
   }
 }
 
+/** Parameters whose values must never appear in error messages. */
+const SECRET_KEYS: ReadonlySet<string> = new Set(['password', 'sslpassword']);
+
 export interface ConnParam {
   /** Lower-cased (libpq keywords are lower-case; accepting `Host=` is friendlier). */
   readonly key: string;
@@ -28,6 +31,12 @@ export interface ConnParam {
  */
 export function parseConnString(text: string): ConnParam[] {
   const out: ConnParam[] = [];
+  // Error messages quote the offending text, except right after a secret's value: a
+  // password with an unquoted space would otherwise be echoed into logs.
+  const shown = (token: string): string => {
+    const prev = out[out.length - 1]?.key;
+    return prev !== undefined && SECRET_KEYS.has(prev) ? `(text after the ${prev} value, not shown)` : `"${token}"`;
+  };
   let i = 0;
   const n = text.length;
   const skipWs = (): void => {
@@ -42,9 +51,11 @@ export function parseConnString(text: string): ConnParam[] {
     while (i < n && text[i] !== '=' && !/\s/.test(text[i]!)) i++;
     const key = text.slice(keyStart, i);
     skipWs();
-    if (text[i] !== '=') throw new ConnStringError(`expected "=" after "${key}"`);
+    if (text[i] !== '=') {
+      throw new ConnStringError(`expected "=" after ${shown(key)} (quote values that contain spaces: key='a b')`);
+    }
     if (!/^[A-Za-z0-9_.-]+$/.test(key)) {
-      throw new ConnStringError(key === '' ? 'missing parameter name before "="' : `invalid parameter name "${key}"`);
+      throw new ConnStringError(key === '' ? 'missing parameter name before "="' : `invalid parameter name ${shown(key)}`);
     }
     i++; // '='
     skipWs();
@@ -70,7 +81,7 @@ export function parseConnString(text: string): ConnParam[] {
         }
       }
       if (i < n && !/\s/.test(text[i]!)) {
-        throw new ConnStringError(`unexpected "${text[i]}" after the quoted value of "${key}"`);
+        throw new ConnStringError(`unexpected text after the quoted value of "${key}" (separate parameters with spaces)`);
       }
     } else {
       const start = i;

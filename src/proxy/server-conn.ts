@@ -144,6 +144,11 @@ export class ServerConn implements PoolServer, FrameSink {
     if (this.state === ServerState.internal) this.state = this.client !== null ? ServerState.active : ServerState.idle;
   }
 
+  /** Hands the server back to its pool; unclean servers are closed by the pool. */
+  releaseToPool(clean: boolean): void {
+    this.onRelease(this, clean && this.state !== ServerState.closed);
+  }
+
   /** Detaches the client (on release or when the client goes away). */
   unlink(): void {
     this.client = null;
@@ -245,9 +250,6 @@ export class ServerConn implements PoolServer, FrameSink {
     this.state = ServerState.closed;
     this.closeReason = reason;
     this.socket.destroy();
-    const q = this.internal;
-    this.internal = null;
-    q?.reject(new Error(reason));
     const c = this.client;
     this.client = null;
     this.finish(reason, false);
@@ -255,6 +257,9 @@ export class ServerConn implements PoolServer, FrameSink {
   }
 
   private finish(reason: string, byUs: boolean): void {
+    const q = this.internal;
+    this.internal = null;
+    q?.reject(new Error(reason));
     this.onClosed(this, reason, byUs);
   }
 }

@@ -1,0 +1,140 @@
+// Composition root: config -> logger -> pools -> listeners -> janitor. start() and stop() are the
+// only lifecycle verbs; the process edge (argv, signals, exit codes) lives in main.ts.
+
+import net from 'node:net';
+import { writeFileSync, rmSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Config } from './config/types.js';
+import { loadAuthFile } from './auth/auth-file.js';
+import { PoolRegistry } from './pool/registry.js';
+import { Janitor } from './pool/janitor.js';
+import { UpstreamConnector } from './upstream/connector.js';
+import { ClientSession, ClientState } from './proxy/client-session.js';
+import { sweepClients } from './proxy/client-timeouts.js';
+import { ProxyStats, type ProxyContext } from './proxy/context.js';
+import { SqlState } from './protocol/sqlstate.js';
+import { createLogger } from './logger.js';
+
+export interface AppOptions {
+  readonly logger?: Logger;
+}
+
+export class App {
+  readonly ctx: ProxyContext;
+  readonly clients = new Set<ClientSession>();
+  private readonly listeners: net.Server[] = [];
+  private readonly janitor: Janitor;
+  private stopping = false;
+
+  constructor(config: Config, opts: AppOptions = {}) {
+    const connector = new UpstreamConnector();
+    const registry = new PoolRegistry(config, connector);
+    const clock = { now: Date.now() };
+    this.ctx = {
+      config,
+      authSecrets: config.settings.authFile !== null ? loadAuthFile(config.settings.authFile) : new Map(),
+      registry,
+      logger: opts.logger ?? createLogger(config.settings),
+      stats: new ProxyStats(),
+      cancelKeys: new Map(),
+      scramKeys: new Map(),
+      clock,
+      clientCount: () => this.clients.size,
+    };
+    connector.bind(this.ctx);
+    this.janitor = new Janitor(clock, [
+      (now) => registry.sweep(now),
+      (now) => sweepClients(this.clients, this.ctx.config.settings, now),
+      () => this.checkShutdown(),
+    ]);
+  }
+
+  get config(): Config {
+    return this.ctx.config;
+  }
+
+  /** Bound addresses (listen_port 0 picks a free port, as the tests do). */
+  addresses(): { host: string; port: number }[] {
+    return this.listeners.map((l) => {
+      const a = l.address() as net.AddressInfo;
+      return { host: a.address, port: a.port };
+    });
+  }
+
+  get port(): number {
+    return this.addresses()[0]?.port ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const s = this.ctx.config.settings;
+    for (const host of s.listenAddr) {
+      const server = net.createServer({ noDelay: true, keepAlive: s.tcpKeepalive }, (socket) => this.accept(socket));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host, port: s.listenPort, backlog: 1024 }, () => {
+          server.removeListener('error', reject);
+          resolve();
+        });
+      });
+      server.on('error', (err) => this.ctx.logger.error({ err: err.message }, 'listener error'));
+      this.listeners.push(server);
+    }
+    if (s.pidfile !== null) writeFileSync(s.pidfile, `${process.pid}\n`);
+    this.janitor.start();
+    this.ctx.logger.info({ listen: this.addresses(), poolMode: s.poolMode, authType: s.authType }, 'pgrelay listening');
+    for (const w of this.ctx.config.warnings) this.ctx.logger.warn({ file: w.file, line: w.line, key: w.key }, w.message);
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    this.ctx.stats.clientsAccepted++;
+    const client = new ClientSession(socket, this.ctx, (c) => this.clients.delete(c));
+    this.clients.add(client);
+  }
+
+  /** Applies a new config: pools, timeouts and secrets change now; listen addresses need a restart. */
+  reload(next: Config): void {
+    const authSecrets = next.settings.authFile !== null ? loadAuthFile(next.settings.authFile) : new Map<string, string>();
+    this.ctx.config = next;
+    this.ctx.authSecrets = authSecrets;
+    this.ctx.registry.reload(next);
+    this.ctx.logger.info({ file: next.file }, 'configuration reloaded');
+  }
+
+  /**
+   * Stops accepting, lets linked clients finish their transaction, and closes each client as it
+   * goes idle; past the deadline everything left is closed.
+   */
+  async stop(deadlineMs = this.ctx.config.settings.shutdownTimeoutMs): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = true;
+      for (const l of this.listeners) l.close();
+      this.ctx.logger.info({ clients: this.clients.size, deadlineMs }, 'shutting down');
+    }
+    this.checkShutdown();
+    const deadline = Date.now() + deadlineMs;
+    while (this.clients.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      this.checkShutdown();
+    }
+    for (const c of [...this.clients]) c.fatal(SqlState.AdminShutdown, 'pgrelay is shutting down', 'shutdown deadline');
+    this.ctx.registry.closeAll('shutdown');
+    this.janitor.stop();
+    const pidfile = this.ctx.config.settings.pidfile;
+    if (pidfile !== null) rmSync(pidfile, { force: true });
+    // Let the Terminate messages reach the servers before the caller exits.
+    await new Promise((r) => setTimeout(r, 20));
+  }
+
+  private checkShutdown(): void {
+    if (!this.stopping) return;
+    for (const c of [...this.clients]) {
+      if (c.state === ClientState.idle || c.state === ClientState.login) {
+        c.fatal(SqlState.AdminShutdown, 'pgrelay is shutting down', 'shutdown');
+      }
+    }
+  }
+}

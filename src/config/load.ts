@@ -1,0 +1,301 @@
+// Turns a pgbouncer.ini-format file into a validated, deep-frozen Config: sections are
+// dispatched to the settings table and the [databases]/[users] parsers, then checked
+// across keys. Also builds Configs in code and prints the effective config (--check).
+
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import {
+  emptyDatabase,
+  emptyUser,
+  formatDatabaseEntry,
+  formatEntryName,
+  formatUserEntry,
+  parseDatabaseEntry,
+  parseUserEntry,
+} from './databases.js';
+import type { EntrySite } from './databases.js';
+import { parseIni } from './ini.js';
+import type { IniSection } from './ini.js';
+import {
+  applySetting,
+  DEFAULT_SETTINGS,
+  findSetting,
+  formatSetting,
+  SETTINGS_TABLE,
+  SettingValueError,
+  UNIMPLEMENTED_PGBOUNCER_SETTINGS,
+} from './settings.js';
+import { ConfigError } from './types.js';
+import type { Config, ConfigWarning, DatabaseConfig, Settings, UserConfig } from './types.js';
+
+/** Either name works for the main section, so a pgbouncer.ini loads unchanged. */
+const SETTINGS_SECTIONS = ['pgbouncer', 'pgrelay'] as const;
+
+export interface ParseOptions {
+  /** Reads the config and `%include`d files; defaults to fs.readFileSync(path, 'utf8'). */
+  readonly readFile?: (path: string) => string;
+}
+
+/**
+ * Reads and parses a config file. Relative auth_file, logfile, pidfile and
+ * admin_token_file paths resolve against the directory of the file that sets them
+ * (PgBouncer uses its working directory; the config's own directory means the same
+ * file behaves the same however the daemon is started).
+ */
+export function loadConfig(path: string, options: ParseOptions = {}): Config {
+  const file = resolve(path);
+  const readFile = options.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  let text: string;
+  try {
+    text = readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(file, 0, `cannot read config file: ${code ?? (err instanceof Error ? err.message : String(err))}`);
+  }
+  return parseConfig(text, file, { readFile });
+}
+
+/** Parses config text as if read from `file` (which anchors %include and relative paths). */
+export function parseConfig(text: string, file: string, options: ParseOptions = {}): Config {
+  const absFile = resolve(file);
+  const sections = parseIni(text, absFile, options.readFile === undefined ? {} : { readFile: options.readFile });
+  const warnings: ConfigWarning[] = [];
+
+  const mainSections = sections.filter((s) => (SETTINGS_SECTIONS as readonly string[]).includes(s.name));
+  if (mainSections.length > 1) {
+    const second = mainSections[1]!;
+    throw new ConfigError(second.file, second.line, 'both [pgbouncer] and [pgrelay] are present; they are the same section, use one');
+  }
+
+  const settingsSites = new Map<keyof Settings, { key: string } & EntrySite>();
+  const settings: Partial<Record<keyof Settings, unknown>> = {};
+  const databases = new Map<string, DatabaseConfig>();
+  const dbSites = new Map<string, EntrySite>();
+  const users = new Map<string, UserConfig>();
+  const userSites = new Map<string, EntrySite>();
+
+  for (const section of sections) {
+    if (mainSections[0] === section) {
+      readSettings(section, settings, settingsSites, warnings);
+    } else if (section.name === 'databases') {
+      for (const e of section.entries) {
+        const { database, warnings: w } = parseDatabaseEntry(e.key, e.value, e);
+        warnings.push(...w);
+        noteDuplicate(dbSites, e.key, e, 'databases', `database "${e.key}" is defined more than once`, warnings);
+        databases.set(e.key, database);
+      }
+    } else if (section.name === 'users') {
+      for (const e of section.entries) {
+        const { user, warnings: w } = parseUserEntry(e.key, e.value, e);
+        warnings.push(...w);
+        noteDuplicate(userSites, e.key, e, 'users', `user "${e.key}" is defined more than once`, warnings);
+        users.set(e.key, user);
+      }
+    } else if (section.name === 'peers') {
+      for (const e of section.entries) {
+        warnings.push({
+          file: e.file,
+          line: e.line,
+          section: section.name,
+          key: e.key,
+          message: `[peers] entry "${e.key}": PgBouncer peering is parsed but not implemented by pgrelay yet; ignored`,
+        });
+      }
+    } else {
+      // Section-level warning: key is empty because the whole section is ignored.
+      warnings.push({
+        file: section.file,
+        line: section.line,
+        section: section.name,
+        key: '',
+        message: `unknown section [${section.name}] (expected [pgbouncer] or [pgrelay], [databases], [users]); its ${section.entries.length} entries are ignored`,
+      });
+    }
+  }
+
+  const merged = { ...DEFAULT_SETTINGS, ...settings } as Settings;
+  const siteOf = (field: keyof Settings): EntrySite => settingsSites.get(field) ?? { file: absFile, line: 0 };
+  validate(merged, databases, siteOf, (name) => dbSites.get(name) ?? { file: absFile, line: 0 });
+
+  return freezeConfig({ file: absFile, settings: merged, databases, users, warnings });
+}
+
+function readSettings(
+  section: IniSection,
+  out: Partial<Record<keyof Settings, unknown>>,
+  sites: Map<keyof Settings, { key: string } & EntrySite>,
+  warnings: ConfigWarning[],
+): void {
+  for (const e of section.entries) {
+    const spec = findSetting(e.key);
+    if (spec === undefined) {
+      const note = UNIMPLEMENTED_PGBOUNCER_SETTINGS.get(e.key);
+      const message =
+        note === undefined
+          ? `unknown key "${e.key}" in [${section.name}]: not a pgrelay or PgBouncer setting (check for a typo); ignored`
+          : `"${e.key}" is a PgBouncer setting parsed but not implemented by pgrelay yet; it has no effect${note === '' ? '' : ` (${note})`}`;
+      warnings.push({ file: e.file, line: e.line, section: section.name, key: e.key, message });
+      continue;
+    }
+    try {
+      applySetting(out, spec, e.value, { baseDir: dirname(e.file) });
+    } catch (err) {
+      if (err instanceof SettingValueError) throw new ConfigError(e.file, e.line, `${e.key}: ${err.reason}`);
+      throw err;
+    }
+    const prev = sites.get(spec.field);
+    if (prev !== undefined) {
+      const what = prev.key === e.key ? `"${e.key}" is set more than once` : `"${e.key}" and "${prev.key}" both set ${spec.field}`;
+      warnings.push({
+        file: e.file,
+        line: e.line,
+        section: section.name,
+        key: e.key,
+        message: `${what} (also at ${prev.file}:${prev.line}); the last one wins`,
+      });
+    }
+    sites.set(spec.field, { key: e.key, file: e.file, line: e.line });
+  }
+}
+
+function noteDuplicate(
+  sites: Map<string, EntrySite>,
+  name: string,
+  site: EntrySite,
+  section: string,
+  what: string,
+  warnings: ConfigWarning[],
+): void {
+  const prev = sites.get(name);
+  if (prev !== undefined) {
+    warnings.push({ ...pick(site), section, key: name, message: `${what} (also at ${prev.file}:${prev.line}); the last one wins` });
+  }
+  sites.set(name, pick(site));
+}
+
+function pick(site: EntrySite): EntrySite {
+  return { file: site.file, line: site.line };
+}
+
+/** Checks that need more than one key. Throws ConfigError at the most relevant line. */
+function validate(
+  s: Settings,
+  databases: ReadonlyMap<string, DatabaseConfig>,
+  siteOf: (field: keyof Settings) => EntrySite,
+  dbSiteOf: (name: string) => EntrySite,
+): void {
+  const fail = (site: EntrySite, reason: string): never => {
+    throw new ConfigError(site.file, site.line, reason);
+  };
+  if (s.minPoolSize > s.defaultPoolSize) {
+    fail(siteOf('minPoolSize'), `min_pool_size (${s.minPoolSize}) is larger than default_pool_size (${s.defaultPoolSize})`);
+  }
+  if (s.listenAddr.length === 0 && s.unixSocketDir === null) {
+    fail(siteOf('listenAddr'), 'listen_addr is empty and unix_socket_dir is not set: pgrelay would accept no clients');
+  }
+  if (s.adminToken !== null && s.adminTokenFile !== null) {
+    const a = siteOf('adminToken');
+    const b = siteOf('adminTokenFile');
+    fail(a.line >= b.line ? a : b, 'set admin_token or admin_token_file, not both');
+  }
+  for (const db of databases.values()) {
+    const poolSize = db.poolSize ?? s.defaultPoolSize;
+    if (db.minPoolSize !== null && db.minPoolSize > poolSize) {
+      fail(dbSiteOf(db.name), `database "${db.name}": min_pool_size (${db.minPoolSize}) is larger than its pool size (${poolSize})`);
+    }
+  }
+}
+
+/** What buildConfig accepts: any subset, keyed by database/user name. */
+export interface ConfigInput {
+  readonly file?: string | null;
+  readonly settings?: Partial<Settings>;
+  readonly databases?: Readonly<Record<string, Partial<Omit<DatabaseConfig, 'name'>>>>;
+  readonly users?: Readonly<Record<string, Partial<Omit<UserConfig, 'name'>>>>;
+  readonly warnings?: readonly ConfigWarning[];
+}
+
+/** A Config without a file (tests, embedding): defaults fill the gaps; cross-key checks still run. */
+export function buildConfig(partial: ConfigInput = {}): Config {
+  const file = partial.file ?? null;
+  const settings = { ...DEFAULT_SETTINGS, ...partial.settings } as Settings;
+  const databases = new Map<string, DatabaseConfig>();
+  for (const [name, db] of Object.entries(partial.databases ?? {})) {
+    databases.set(name, { ...emptyDatabase(name), ...db, name });
+  }
+  const users = new Map<string, UserConfig>();
+  for (const [name, u] of Object.entries(partial.users ?? {})) {
+    users.set(name, { ...emptyUser(name), ...u, name });
+  }
+  const site = { file: file ?? '<buildConfig>', line: 0 };
+  validate(settings, databases, () => site, () => site);
+  return freezeConfig({ file, settings, databases, users, warnings: [...(partial.warnings ?? [])] });
+}
+
+/**
+ * Every effective setting as `key = value` (durations in seconds, as PgBouncer shows
+ * them), then the databases and users, in INI form so the output loads again.
+ * Secrets (passwords, admin_token) print as `****`. Warnings are not included:
+ * callers print config.warnings themselves.
+ */
+export function formatEffectiveSettings(config: Config): string {
+  const lines: string[] = [];
+  lines.push(`; effective pgrelay configuration ${config.file === null ? '(built in code)' : `from ${config.file}`}`);
+  lines.push('[pgrelay]');
+  for (const spec of SETTINGS_TABLE) {
+    if (spec.aliasOf !== undefined) continue;
+    lines.push(`${spec.key} = ${formatSetting(spec, config.settings)}`);
+  }
+  lines.push('', '[databases]');
+  for (const db of config.databases.values()) {
+    lines.push(`${formatEntryName(db.name)} = ${formatDatabaseEntry(db)}`);
+  }
+  if (config.users.size > 0) {
+    lines.push('', '[users]');
+    for (const user of config.users.values()) {
+      lines.push(`${formatEntryName(user.name)} = ${formatUserEntry(user)}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+// ---- freezing ---------------------------------------------------------------------
+
+interface ConfigParts {
+  file: string | null;
+  settings: Settings;
+  databases: Map<string, DatabaseConfig>;
+  users: Map<string, UserConfig>;
+  warnings: ConfigWarning[];
+}
+
+function freezeConfig(parts: ConfigParts): Config {
+  return deepFreeze({
+    file: parts.file,
+    settings: { ...parts.settings },
+    databases: parts.databases,
+    users: parts.users,
+    warnings: parts.warnings,
+  });
+}
+
+/** Object.freeze does not stop Map#set, so Maps also get throwing mutators. */
+function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== 'object') return value;
+  if (value instanceof Map) {
+    if (Object.isFrozen(value)) return value;
+    const refuse = (): never => {
+      throw new TypeError('Config is frozen; build a new one (reload replaces it whole)');
+    };
+    for (const method of ['set', 'delete', 'clear']) {
+      Object.defineProperty(value, method, { value: refuse });
+    }
+    for (const [k, v] of value) {
+      deepFreeze(k);
+      deepFreeze(v);
+    }
+  } else {
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return Object.freeze(value);
+}

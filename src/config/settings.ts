@@ -1,0 +1,447 @@
+// The [pgbouncer]/[pgrelay] key table: INI name, default, meaning, origin and reload
+// behaviour of every Settings field, plus the value parsers. Exported as data because
+// the README's config reference and the admin console's SHOW CONFIG are generated from it.
+
+import { homedir } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
+import { AuthType, PoolMode } from './types.js';
+import type { Settings } from './types.js';
+
+/** A bad value; the loader adds file, line and key. */
+export class SettingValueError extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'SettingValueError';
+  }
+}
+
+export interface ParseContext {
+  /** Directory relative paths resolve against; null = keep them as written. */
+  readonly baseDir: string | null;
+}
+
+export type SettingType =
+  | 'integer'
+  | 'duration'
+  | 'boolean'
+  | 'string'
+  | 'path'
+  | 'list'
+  | 'enum';
+
+interface SettingSpecFor<K extends keyof Settings> {
+  /** INI key (PgBouncer's name where one exists). */
+  readonly key: string;
+  readonly field: K;
+  readonly type: SettingType;
+  /** Default as INI text; parsing it yields DEFAULT_SETTINGS[field]. */
+  readonly default: string;
+  /** PgBouncer's default where ours differs (for the README's migration notes). */
+  readonly pgbouncerDefault?: string;
+  readonly description: string;
+  /** 'pgbouncer': same key and meaning as PgBouncer; 'pgrelay': ours only. */
+  readonly origin: 'pgbouncer' | 'pgrelay';
+  /** false: a reload keeps the old value and reports that a restart is needed. */
+  readonly reload: boolean;
+  /** Never printed: formatters show `****` when set. */
+  readonly secret: boolean;
+  /** Set on a second key for the same field (e.g. `verbose` for `log_level`); listings skip it. */
+  readonly aliasOf?: string;
+  readonly parse: (raw: string, ctx: ParseContext) => Settings[K];
+  /** Back to INI text, as SHOW CONFIG prints it (durations in seconds). */
+  readonly format: (value: Settings[K]) => string;
+}
+
+export type SettingSpec = { [K in keyof Settings]: SettingSpecFor<K> }[keyof Settings];
+
+// ---- value parsers ---------------------------------------------------------------
+
+/** setTimeout() fires at once for delays above 2^31-1 ms, so larger durations are refused. */
+export const MAX_DURATION_MS = 2_147_483_647;
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, min: 60_000, h: 3_600_000 };
+
+/** PgBouncer durations are (fractional) seconds; `ms`, `s`, `min`, `h` suffixes also work. Returns ms. */
+export function parseDuration(raw: string): number {
+  const m = /^(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|min|h)?$/i.exec(raw.trim());
+  if (m === null) {
+    throw new SettingValueError(`invalid duration "${raw}" (seconds, e.g. "15" or "0.5", or with a unit: 500ms, 30s, 5min, 1h)`);
+  }
+  const ms = Math.round(Number(m[1]) * DURATION_UNITS[(m[2] ?? 's').toLowerCase()]!);
+  if (ms > MAX_DURATION_MS) throw new SettingValueError(`duration "${raw}" is too long (max ${MAX_DURATION_MS / 1000} s, about 24 days)`);
+  return ms;
+}
+
+/** Milliseconds back to PgBouncer's seconds notation ("15", "0.5"). */
+export function formatDuration(ms: number): string {
+  return String(ms / 1000);
+}
+
+const TRUE_WORDS = new Set(['1', 'yes', 'on', 'true']);
+const FALSE_WORDS = new Set(['0', 'no', 'off', 'false']);
+
+export function parseBoolean(raw: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (TRUE_WORDS.has(v)) return true;
+  if (FALSE_WORDS.has(v)) return false;
+  throw new SettingValueError(`invalid boolean "${raw}" (use 0/1, yes/no, on/off or true/false)`);
+}
+
+export function parseInteger(raw: string, min: number, max: number): number {
+  const v = raw.trim();
+  if (!/^\d+$/.test(v)) {
+    throw new SettingValueError(`invalid integer "${raw}" (expected a whole number ${min}..${max})`);
+  }
+  const n = Number(v);
+  if (n < min || n > max) throw new SettingValueError(`${v} is out of range ${min}..${max}`);
+  return n;
+}
+
+/** Comma-separated list; blanks around items and empty items are dropped. */
+export function parseList(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+export function parsePoolMode(raw: string): PoolMode {
+  const v = raw.trim().toLowerCase();
+  if (v === PoolMode.transaction || v === PoolMode.session) return v;
+  if (v === 'statement') {
+    throw new SettingValueError('pool_mode "statement" is not supported by pgrelay (use transaction or session)');
+  }
+  throw new SettingValueError(`invalid pool_mode "${raw}" (use transaction or session)`);
+}
+
+const AUTH_TYPES: readonly AuthType[] = Object.values(AuthType);
+/** PgBouncer's auth types that pgrelay refuses rather than silently weakening auth. */
+const UNSUPPORTED_AUTH_TYPES = new Set(['any', 'cert', 'hba', 'ldap', 'pam']);
+
+export function parseAuthType(raw: string): AuthType {
+  const v = raw.trim().toLowerCase();
+  const found = AUTH_TYPES.find((a) => a === v);
+  if (found !== undefined) return found;
+  const supported = AUTH_TYPES.join(', ');
+  if (UNSUPPORTED_AUTH_TYPES.has(v)) {
+    throw new SettingValueError(`auth_type "${v}" is not supported by pgrelay (supported: ${supported})`);
+  }
+  throw new SettingValueError(`invalid auth_type "${raw}" (supported: ${supported})`);
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+type LogLevel = Settings['logLevel'];
+
+export function parseLogLevel(raw: string): LogLevel {
+  const v = raw.trim().toLowerCase();
+  const found = LOG_LEVELS.find((l) => l === v);
+  if (found === undefined) throw new SettingValueError(`invalid log_level "${raw}" (use ${LOG_LEVELS.join(', ')})`);
+  return found;
+}
+
+/** PgBouncer's `verbose` count: 0 = info, 1 = debug, 2 or more = trace. */
+export function parseVerbose(raw: string): LogLevel {
+  const n = parseInteger(raw, 0, 1000);
+  return n === 0 ? 'info' : n === 1 ? 'debug' : 'trace';
+}
+
+/**
+ * Relative paths resolve against the config file's directory (ctx.baseDir). PgBouncer
+ * uses its working directory, which changes meaning with how the daemon is started;
+ * absolute paths, the common case, behave the same in both. `~/` expands like PgBouncer.
+ */
+export function parsePath(raw: string, ctx: ParseContext): string | null {
+  let v = raw.trim();
+  if (v === '') return null;
+  if (v === '~' || v.startsWith('~/')) v = homedir() + v.slice(1);
+  if (ctx.baseDir === null || isAbsolute(v)) return v;
+  return resolve(ctx.baseDir, v);
+}
+
+// ---- table helpers ----------------------------------------------------------------
+
+interface Meta {
+  readonly description: string;
+  readonly origin: 'pgbouncer' | 'pgrelay';
+  readonly reload?: boolean;
+  readonly secret?: boolean;
+  readonly pgbouncerDefault?: string;
+}
+
+function spec<K extends keyof Settings>(
+  key: string,
+  field: K,
+  type: SettingType,
+  def: string,
+  meta: Meta,
+  parse: (raw: string, ctx: ParseContext) => Settings[K],
+  format: (value: Settings[K]) => string,
+): SettingSpecFor<K> {
+  const out: SettingSpecFor<K> = {
+    key,
+    field,
+    type,
+    default: def,
+    description: meta.description,
+    origin: meta.origin,
+    reload: meta.reload ?? true,
+    secret: meta.secret ?? false,
+    parse,
+    format,
+  };
+  return meta.pgbouncerDefault === undefined ? out : { ...out, pgbouncerDefault: meta.pgbouncerDefault };
+}
+
+type KeysOf<T> = { [K in keyof Settings]: Settings[K] extends T ? (T extends Settings[K] ? K : never) : never }[keyof Settings];
+
+const int = <K extends KeysOf<number>>(key: string, field: K, def: string, min: number, max: number, meta: Meta) =>
+  spec(key, field, 'integer', def, meta, (raw) => parseInteger(raw, min, max) as Settings[K], String);
+
+const duration = <K extends KeysOf<number>>(key: string, field: K, def: string, meta: Meta) =>
+  spec(key, field, 'duration', def, meta, (raw) => parseDuration(raw) as Settings[K], (v) => formatDuration(v as number));
+
+const bool = <K extends KeysOf<boolean>>(key: string, field: K, def: string, meta: Meta) =>
+  spec(key, field, 'boolean', def, meta, (raw) => parseBoolean(raw) as Settings[K], (v) => (v ? '1' : '0'));
+
+const str = <K extends KeysOf<string>>(key: string, field: K, def: string, meta: Meta) =>
+  spec(key, field, 'string', def, meta, (raw) => raw as Settings[K], (v) => v as string);
+
+/** Empty means unset (null). */
+const optStr = <K extends KeysOf<string | null>>(key: string, field: K, meta: Meta) =>
+  spec(key, field, 'string', '', meta, (raw) => (raw.trim() === '' ? null : raw) as Settings[K], (v) => (v as string | null) ?? '');
+
+const path = <K extends KeysOf<string | null>>(key: string, field: K, meta: Meta) =>
+  spec(key, field, 'path', '', meta, (raw, ctx) => parsePath(raw, ctx) as Settings[K], (v) => (v as string | null) ?? '');
+
+const list = <K extends KeysOf<readonly string[]>>(key: string, field: K, def: string, meta: Meta) =>
+  spec(key, field, 'list', def, meta, (raw) => parseList(raw) as Settings[K], (v) => (v as readonly string[]).join(','));
+
+const pg = (description: string, extra: Omit<Meta, 'description' | 'origin'> = {}): Meta => ({
+  description,
+  origin: 'pgbouncer',
+  ...extra,
+});
+const ours = (description: string, extra: Omit<Meta, 'description' | 'origin'> = {}): Meta => ({
+  description,
+  origin: 'pgrelay',
+  ...extra,
+});
+
+const MAX_INT32 = 2_147_483_647;
+const NO_RESTART = { reload: false } as const;
+
+// ---- the table --------------------------------------------------------------------
+
+export const SETTINGS_TABLE: readonly SettingSpec[] = Object.freeze([
+  // listening
+  spec(
+    'listen_addr',
+    'listenAddr',
+    'list',
+    '127.0.0.1',
+    pg('Comma-separated addresses to accept client TCP connections on; * means all IPv4 addresses (0.0.0.0); empty disables TCP.', {
+      ...NO_RESTART,
+      pgbouncerDefault: '',
+    }),
+    (raw) => parseList(raw).map((a) => (a === '*' ? '0.0.0.0' : a)),
+    (v) => v.join(','),
+  ),
+  int('listen_port', 'listenPort', '6432', 1, 65535, pg('TCP port clients connect to.', NO_RESTART)),
+  path('unix_socket_dir', 'unixSocketDir', pg('Directory for the .s.PGSQL.<listen_port> Unix socket; empty disables it.', {
+    ...NO_RESTART,
+    pgbouncerDefault: '/tmp',
+  })),
+
+  // pooling
+  spec(
+    'pool_mode',
+    'poolMode',
+    'enum',
+    'transaction',
+    pg('When a server connection returns to the pool: transaction (after each transaction) or session (when the client disconnects).', {
+      pgbouncerDefault: 'session',
+    }),
+    (raw) => parsePoolMode(raw),
+    (v) => v,
+  ),
+  int('max_client_conn', 'maxClientConn', '100', 1, MAX_INT32, pg('Most client connections accepted at once.')),
+  int('default_pool_size', 'defaultPoolSize', '20', 1, MAX_INT32, pg('Server connections per user/database pair unless the database sets pool_size.')),
+  int('min_pool_size', 'minPoolSize', '0', 0, MAX_INT32, pg('Server connections kept open per pool even when idle; 0 = none.')),
+  int('reserve_pool_size', 'reservePoolSize', '0', 0, MAX_INT32, pg('Extra server connections a pool may open when clients have waited reserve_pool_timeout; 0 = none.')),
+  duration('reserve_pool_timeout', 'reservePoolTimeoutMs', '5', pg('How long a client waits before the reserve pool is used.')),
+  int('max_db_connections', 'maxDbConnections', '0', 0, MAX_INT32, pg('Most server connections per database across all users; 0 = unlimited.')),
+  int('max_user_connections', 'maxUserConnections', '0', 0, MAX_INT32, pg('Most server connections per user across all databases; 0 = unlimited.')),
+
+  // server connection lifecycle
+  duration('server_idle_timeout', 'serverIdleTimeoutMs', '600', pg('Close a server connection idle longer than this; 0 = never.')),
+  duration('server_lifetime', 'serverLifetimeMs', '3600', pg('Close a server connection older than this once it is released; 0 = never.')),
+  duration('server_connect_timeout', 'serverConnectTimeoutMs', '15', pg('Give up connecting and logging in to a server after this long.')),
+  duration('server_login_retry', 'serverLoginRetryMs', '15', pg('Wait this long before retrying a server after a failed connect or login.')),
+  str('server_reset_query', 'serverResetQuery', 'DISCARD ALL', pg('Query run on a server connection before another client gets it (session pooling, or always with server_reset_query_always); empty = none.')),
+  bool('server_reset_query_always', 'serverResetQueryAlways', '0', pg('Run server_reset_query in transaction pooling mode too.')),
+  str('server_check_query', 'serverCheckQuery', 'select 1', pg('Query that checks a server connection idle longer than server_check_delay before reuse; empty = no check.')),
+  duration('server_check_delay', 'serverCheckDelayMs', '30', pg('Idle time after which a server connection is checked before reuse; 0 = check every time.')),
+
+  // client timeouts
+  duration('query_wait_timeout', 'queryWaitTimeoutMs', '120', pg('Disconnect a client that waited this long for a server connection; 0 = wait forever.')),
+  duration('client_login_timeout', 'clientLoginTimeoutMs', '60', pg('Disconnect a client that has not finished logging in after this long; 0 = never.')),
+  duration('client_idle_timeout', 'clientIdleTimeoutMs', '0', pg('Disconnect a client idle longer than this; 0 = never.')),
+  duration('idle_transaction_timeout', 'idleTransactionTimeoutMs', '0', pg('Disconnect a client idle inside a transaction longer than this; 0 = never.')),
+
+  // authentication and access
+  spec(
+    'auth_type',
+    'authType',
+    'enum',
+    'md5',
+    pg('How clients authenticate: trust, plain, md5 or scram-sha-256 (hba, cert, pam, ldap and any are refused).'),
+    (raw) => parseAuthType(raw),
+    (v) => v,
+  ),
+  path('auth_file', 'authFile', pg('userlist.txt-format file of "user" "password" lines; relative to the config file\'s directory.')),
+  list('admin_users', 'adminUsers', '', pg('Comma-separated users allowed to run any admin console command.')),
+  list('stats_users', 'statsUsers', '', pg('Comma-separated users allowed read-only admin console commands (SHOW ...).')),
+  list('ignore_startup_parameters', 'ignoreStartupParameters', '', pg('Comma-separated startup parameters accepted from clients but not passed to servers.')),
+  bool('application_name_add_host', 'applicationNameAddHost', '0', pg('Append the client\'s address and port to application_name.')),
+
+  // protocol limits
+  int('max_packet_size', 'maxPacketSize', '2147483647', 1, MAX_INT32, pg('Largest protocol message accepted, in bytes.')),
+  int('pkt_buf', 'pktBuf', '4096', 1, MAX_INT32, pg('Internal buffer size for packets, in bytes.', NO_RESTART)),
+
+  // logging and process
+  path('logfile', 'logfile', pg('Also log to this file; relative to the config file\'s directory; empty = stderr only.')),
+  path('pidfile', 'pidfile', pg('Write the process id here; relative to the config file\'s directory; empty = none.', NO_RESTART)),
+  spec(
+    'log_level',
+    'logLevel',
+    'enum',
+    'info',
+    ours('Log verbosity: fatal, error, warn, info, debug or trace. PgBouncer\'s verbose (0/1/2) is accepted too.'),
+    (raw) => parseLogLevel(raw),
+    (v) => v,
+  ),
+  {
+    ...spec(
+      'verbose',
+      'logLevel',
+      'integer',
+      '0',
+      pg('PgBouncer\'s verbosity count, mapped to log_level: 0 = info, 1 = debug, 2 or more = trace.'),
+      (raw) => parseVerbose(raw),
+      (v) => (v === 'trace' ? '2' : v === 'debug' ? '1' : '0'),
+    ),
+    aliasOf: 'log_level',
+  },
+  bool('log_connections', 'logConnections', '1', pg('Log each client connection.')),
+  bool('log_disconnections', 'logDisconnections', '1', pg('Log each client disconnection with its reason.')),
+  bool('log_pooler_errors', 'logPoolerErrors', '1', pg('Log error messages pgrelay sends to clients.')),
+  bool('tcp_keepalive', 'tcpKeepalive', '1', pg('Enable TCP keepalive on client and server sockets.')),
+
+  // pgrelay control plane
+  str('admin_listen_addr', 'adminListenAddr', '127.0.0.1', ours('Address of the HTTP admin API (health, metrics, pause/resume).', NO_RESTART)),
+  int('admin_listen_port', 'adminListenPort', '0', 0, 65535, ours('Port of the HTTP admin API; 0 = disabled.', NO_RESTART)),
+  optStr('admin_token', 'adminToken', ours('Bearer token required by the HTTP admin API. Prefer admin_token_file.', { secret: true })),
+  path('admin_token_file', 'adminTokenFile', ours('File holding the admin API token; relative to the config file\'s directory.')),
+  duration('pause_drain_timeout', 'pauseDrainTimeoutMs', '30', ours('How long PAUSE waits for in-flight transactions to finish.')),
+  duration('pause_max_duration', 'pauseMaxDurationMs', '60', ours('A pause lasting longer than this is lifted automatically; 0 = no limit.')),
+  duration('shutdown_timeout', 'shutdownTimeoutMs', '30', ours('On shutdown, how long to wait for clients to finish before closing them.')),
+] as SettingSpec[]);
+
+const BY_KEY: ReadonlyMap<string, SettingSpec> = new Map(SETTINGS_TABLE.map((s) => [s.key, s]));
+
+export function findSetting(key: string): SettingSpec | undefined {
+  return BY_KEY.get(key.toLowerCase());
+}
+
+/** Parses `raw` for `spec` into `target[spec.field]` (the union type needs one cast). */
+export function applySetting(target: Partial<Record<keyof Settings, unknown>>, s: SettingSpec, raw: string, ctx: ParseContext): void {
+  target[s.field] = (s.parse as (raw: string, ctx: ParseContext) => unknown)(raw, ctx);
+}
+
+/** The value of `s` in `settings` as INI text; secrets print as `****` when set. */
+export function formatSetting(s: SettingSpec, settings: Settings): string {
+  const value = settings[s.field];
+  if (s.secret) return value === null || value === '' ? '' : '****';
+  return (s.format as (v: unknown) => string)(value);
+}
+
+function buildDefaults(): Settings {
+  const out: Partial<Record<keyof Settings, unknown>> = {};
+  for (const s of SETTINGS_TABLE) {
+    if (s.aliasOf === undefined) applySetting(out, s, s.default, { baseDir: null });
+  }
+  for (const v of Object.values(out)) if (Array.isArray(v)) Object.freeze(v);
+  return Object.freeze(out) as Settings;
+}
+
+/** Every setting at its default, derived from the table so the two cannot disagree. */
+export const DEFAULT_SETTINGS: Settings = buildDefaults();
+
+/**
+ * [pgbouncer] keys PgBouncer understands that pgrelay does not implement. They load with
+ * a warning instead of failing, so an existing pgbouncer.ini works unchanged, but the
+ * operator is told the setting has no effect. The note says what that means in practice.
+ */
+export const UNIMPLEMENTED_PGBOUNCER_SETTINGS: ReadonlyMap<string, string> = new Map([
+  ['auth_user', 'users must be listed in auth_file'],
+  ['auth_query', 'users must be listed in auth_file'],
+  ['auth_dbname', 'users must be listed in auth_file'],
+  ['auth_hba_file', ''],
+  ['auth_ident_file', ''],
+  ['auth_ldap_options', ''],
+  ['autodb_idle_timeout', ''],
+  ['cancel_wait_timeout', ''],
+  ['client_tls_sslmode', 'TLS to clients is not supported: client connections are unencrypted'],
+  ['client_tls_ca_file', 'TLS to clients is not supported'],
+  ['client_tls_cert_file', 'TLS to clients is not supported'],
+  ['client_tls_key_file', 'TLS to clients is not supported'],
+  ['client_tls_ciphers', 'TLS to clients is not supported'],
+  ['client_tls13_ciphers', 'TLS to clients is not supported'],
+  ['client_tls_dheparams', 'TLS to clients is not supported'],
+  ['client_tls_ecdhcurve', 'TLS to clients is not supported'],
+  ['client_tls_protocols', 'TLS to clients is not supported'],
+  ['server_tls_sslmode', 'TLS to servers is not supported: server connections are unencrypted'],
+  ['server_tls_ca_file', 'TLS to servers is not supported'],
+  ['server_tls_cert_file', 'TLS to servers is not supported'],
+  ['server_tls_key_file', 'TLS to servers is not supported'],
+  ['server_tls_ciphers', 'TLS to servers is not supported'],
+  ['server_tls13_ciphers', 'TLS to servers is not supported'],
+  ['server_tls_protocols', 'TLS to servers is not supported'],
+  ['conffile', ''],
+  ['disable_pqexec', ''],
+  ['dns_max_ttl', ''],
+  ['dns_nxdomain_ttl', ''],
+  ['dns_zone_check_period', ''],
+  ['resolv_conf', ''],
+  ['job_name', ''],
+  ['service_name', ''],
+  ['listen_backlog', ''],
+  ['log_stats', ''],
+  ['stats_period', ''],
+  ['max_db_client_connections', ''],
+  ['max_user_client_connections', ''],
+  ['max_prepared_statements', 'protocol-level prepared statements are not tracked across server connections'],
+  ['peer_id', ''],
+  ['query_timeout', ''],
+  ['query_wait_notify', ''],
+  ['transaction_timeout', ''],
+  ['sbuf_loopcnt', ''],
+  ['scram_iterations', ''],
+  ['server_fast_close', ''],
+  ['server_round_robin', ''],
+  ['so_reuseport', ''],
+  ['suspend_timeout', ''],
+  ['syslog', ''],
+  ['syslog_facility', ''],
+  ['syslog_ident', ''],
+  ['tcp_defer_accept', ''],
+  ['tcp_keepcnt', ''],
+  ['tcp_keepidle', ''],
+  ['tcp_keepintvl', ''],
+  ['tcp_socket_buffer', ''],
+  ['tcp_user_timeout', ''],
+  ['track_extra_parameters', ''],
+  ['unix_socket_group', ''],
+  ['unix_socket_mode', ''],
+  ['user', 'pgrelay does not switch user; run it as the intended user'],
+]);

@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+// Process edge: argv, signals and exit codes. The only file that touches `process`.
+
+import { parseArgs } from 'node:util';
+import { loadConfig, formatEffectiveSettings } from './config/load.js';
+import { ConfigError } from './config/types.js';
+import { App } from './app.js';
+import { createLogger } from './logger.js';
+import { VERSION } from './version.js';
+
+const USAGE = `pgrelay ${VERSION} — PostgreSQL connection pooler
+
+Usage:
+  pgrelay [options] CONFIG.ini     start the pooler in the foreground
+  pgrelay --check CONFIG.ini       validate the config, print the effective settings, exit 0/1
+
+Options:
+  -c, --check       validate only
+  -v, --verbose     more logging (repeat for trace)
+  -q, --quiet       errors only
+  -V, --version     print the version
+  -h, --help        this text
+
+Signals: SIGTERM graceful shutdown (finish transactions, up to shutdown_timeout),
+SIGINT shutdown once servers are released, SIGHUP reload config.
+`;
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`pgrelay: ${message}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      allowPositionals: true,
+      options: {
+        check: { type: 'boolean', short: 'c' },
+        verbose: { type: 'boolean', short: 'v', multiple: true },
+        quiet: { type: 'boolean', short: 'q' },
+        version: { type: 'boolean', short: 'V' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${USAGE}`, 2);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (values.version) {
+    process.stdout.write(`pgrelay ${VERSION}\n`);
+    return;
+  }
+  if (positionals.length !== 1) fail(`expected exactly one config file, got ${positionals.length}\n\n${USAGE}`, 2);
+  const file = positionals[0]!;
+  let config;
+  try {
+    config = loadConfig(file);
+  } catch (err) {
+    fail(err instanceof ConfigError ? err.message : `cannot load ${file}: ${(err as Error).message}`);
+  }
+  if (values.check) {
+    for (const w of config.warnings) process.stderr.write(`warning: ${w.file}:${w.line}: ${w.message}\n`);
+    process.stdout.write(formatEffectiveSettings(config));
+    process.stdout.write('\n');
+    return;
+  }
+  const verbosity = values.verbose?.length ?? 0;
+  const level = values.quiet ? 'error' : verbosity >= 2 ? 'trace' : verbosity === 1 ? 'debug' : undefined;
+  const logger = createLogger(config.settings, level);
+  let app: App;
+  try {
+    app = new App(config, { logger });
+    await app.start();
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, 'cannot start');
+    logger.flush();
+    fail((err as Error).message);
+  }
+
+  let stopping = false;
+  const shutdown = (signal: string, deadlineMs?: number): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'signal received, shutting down');
+    app.stop(deadlineMs).then(
+      () => {
+        logger.flush();
+        process.exit(0);
+      },
+      (err: Error) => {
+        logger.error({ err: err.message }, 'error during shutdown');
+        logger.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGHUP', () => {
+    try {
+      app.reload(loadConfig(file));
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'reload failed; keeping the current configuration');
+    }
+  });
+}
+
+main().catch((err: Error) => fail(err.stack ?? err.message));

@@ -1,0 +1,32 @@
+// The one periodic timer: refreshes the coarse clock and runs every sweep (pool timeouts, client
+// timeouts) a few times a second, like PgBouncer's janitor. Connections have no timers of their own.
+
+export type Sweep = (now: number) => void;
+
+export class Janitor {
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly clock: { now: number },
+    private readonly sweeps: readonly Sweep[],
+    private readonly intervalMs = 333,
+  ) {}
+
+  start(): void {
+    if (this.timer !== null) return;
+    this.timer = setInterval(() => this.tick(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** One sweep now (also used by tests to avoid waiting for the timer). */
+  tick(): void {
+    const now = Date.now();
+    this.clock.now = now;
+    for (const sweep of this.sweeps) sweep(now);
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,491 @@
+// One client connection: login (startup packet, auth, ParameterStatus, BackendKeyData), then the
+// forwarding state machine that borrows a server per transaction (or per session), replays
+// session parameters, and cleans up after a client or server that leaves mid-transaction.
+
+import type net from 'node:net';
+import { randomInt } from 'node:crypto';
+import { FrameScanner, frameModes, type FrameSink } from '../protocol/frame-scanner.js';
+import { Frontend, TxStatus } from '../protocol/message-types.js';
+import {
+  AuthenticationOk,
+  backendKeyData,
+  EncryptionRefused,
+  errorResponse,
+  negotiateProtocolVersion,
+  parameterStatus,
+  ReadyForQueryIdle,
+} from '../protocol/backend-messages.js';
+import { PacketBuffer } from '../protocol/packet-buffer.js';
+import { MAX_STARTUP_PACKET, ProtocolError, readStartupPacket } from '../protocol/readers.js';
+import { SqlState } from '../protocol/sqlstate.js';
+import { ErrorCode, PgRelayError } from '../errors.js';
+import { authenticateClient } from '../auth/client-auth.js';
+import { replaySql, STARTUP_KEYS, trackedName, TRACKED_PARAMS } from './session-params.js';
+import { sendCancel } from './server-login.js';
+import type { PoolServer, PoolWaiter } from '../pool/pool.js';
+import type { PoolEntry } from '../pool/registry.js';
+import type { CancelTarget, ProxyContext } from './context.js';
+import type { ServerClient, ServerConn } from './server-conn.js';
+
+/** One state per lifecycle step; changed only by setState(). */
+export const ClientState = {
+  login: 'login',
+  idle: 'idle',
+  waiting: 'waiting',
+  linking: 'linking',
+  active: 'active',
+  closed: 'closed',
+} as const;
+export type ClientState = (typeof ClientState)[keyof typeof ClientState];
+
+const CLIENT_FRAMES = frameModes([Frontend.Query, Frontend.Sync, Frontend.FunctionCall, Frontend.Terminate], []);
+/** Largest password / SASL message accepted during login. */
+const MAX_AUTH_MESSAGE = 64 * 1024;
+
+let nextClientId = 1;
+
+export class ClientSession implements PoolWaiter, ServerClient, FrameSink, CancelTarget {
+  readonly id = nextClientId++;
+  state: ClientState = ClientState.login;
+  readonly connectedAt: number;
+  user = '';
+  database = '';
+  readonly params = new Map<string, string>();
+  outstanding = 0;
+  waitingSince = 0;
+  lastActivity: number;
+  transactionPooling = true;
+  server: ServerConn | null = null;
+  entry: PoolEntry | null = null;
+  readonly processId: number;
+  readonly secretKey: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** Bytes read while no server was linked, written as soon as one is. */
+  private pending: Buffer[] = [];
+  private terminated = false;
+  private readonly login = new PacketBuffer();
+  private wake: (() => void) | null = null;
+  private readonly scanner: FrameScanner;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly ctx: ProxyContext,
+    /** Called once when the session is gone, for the listener's bookkeeping. */
+    private readonly onGone: (client: ClientSession) => void,
+  ) {
+    this.connectedAt = ctx.clock.now;
+    this.lastActivity = this.connectedAt;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remotePort = socket.remotePort ?? 0;
+    this.scanner = new FrameScanner(CLIENT_FRAMES, ctx.config.settings.maxPacketSize, this);
+    // BackendKeyData of our own: the client's cancel key never names a real backend.
+    let pid = randomInt(1, 0x7fffffff);
+    while (ctx.cancelKeys.has(pid)) pid = randomInt(1, 0x7fffffff);
+    this.processId = pid;
+    this.secretKey = randomInt(-0x80000000, 0x7fffffff);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.server?.resumeReading());
+    socket.on('error', (err: Error) => this.close(`client socket error: ${err.message}`));
+    socket.on('close', () => this.close('client closed the connection'));
+    this.runLogin().catch((err: unknown) => this.failLogin(err));
+  }
+
+  get pool(): PoolEntry['pool'] | null {
+    return this.entry?.pool ?? null;
+  }
+
+  private setState(next: ClientState): void {
+    this.state = next;
+  }
+
+  // ---- login -------------------------------------------------------------------------------
+
+  private async runLogin(): Promise<void> {
+    const settings = this.ctx.config.settings;
+    let packet: Buffer;
+    for (;;) {
+      packet = await this.next(() => this.login.takeUntyped(MAX_STARTUP_PACKET));
+      const first = readStartupPacket(packet);
+      if (first.kind === 'ssl' || first.kind === 'gssenc') {
+        // No TLS or GSS encryption yet: 'N' tells the client to go on in plaintext.
+        this.socket.write(EncryptionRefused);
+        continue;
+      }
+      if (first.kind === 'cancel') {
+        this.routeCancel(first.processId, first.secretKey);
+        this.close('cancel request handled', true);
+        return;
+      }
+      if (first.major !== 3) throw new PgRelayError(ErrorCode.ProtocolViolation, `unsupported frontend protocol ${first.major}.${first.minor}: server supports 3.0`, SqlState.FeatureNotSupported);
+      const unrecognized = [...first.params.keys()].filter((k) => k.startsWith('_pq_.'));
+      for (const k of unrecognized) first.params.delete(k);
+      if (first.minor > 0 || unrecognized.length > 0) this.socket.write(negotiateProtocolVersion(0, unrecognized));
+      this.acceptStartup(first.params);
+      break;
+    }
+    if (this.ctx.registry.currentConfig.settings.maxClientConn > 0 && this.countClients() > settings.maxClientConn) {
+      this.ctx.stats.clientsRejected++;
+      throw new PgRelayError(ErrorCode.TooManyClients, `no more connections allowed (max_client_conn ${settings.maxClientConn})`);
+    }
+    const entry = this.ctx.registry.get(this.database, this.user);
+    if (entry === undefined) throw new PgRelayError(ErrorCode.NoSuchDatabase, `no such database: ${this.database}`);
+    const outcome = await authenticateClient(
+      { send: (m) => this.socket.write(m), nextMessage: () => this.next(() => this.login.takeTyped(MAX_AUTH_MESSAGE)) },
+      settings.authType,
+      this.user,
+      this.ctx.authSecrets.get(this.user),
+    );
+    if (!outcome.ok) throw outcome.error;
+    if (outcome.scramKeys !== null) this.ctx.scramKeys.set(this.user, outcome.scramKeys);
+    this.socket.write(AuthenticationOk);
+    this.entry = entry;
+    this.transactionPooling = entry.mode === 'transaction';
+    const loginParams = entry.loginParams ?? (await this.fetchLoginParams(entry));
+    this.finishLogin(loginParams);
+  }
+
+  private acceptStartup(params: Map<string, string>): void {
+    const user = params.get('user');
+    if (user === undefined || user === '') throw new PgRelayError(ErrorCode.ProtocolViolation, 'no PostgreSQL user name specified in startup packet', SqlState.InvalidAuthorization);
+    this.user = user;
+    this.database = params.get('database') || user;
+    if (params.has('replication') && params.get('replication') !== 'false' && params.get('replication') !== '0') {
+      throw new PgRelayError(ErrorCode.UnsupportedStartupParameter, 'replication connections are not supported by pgrelay', SqlState.FeatureNotSupported);
+    }
+    const ignored = new Set(this.ctx.config.settings.ignoreStartupParameters.map((p) => p.toLowerCase()));
+    for (const [key, value] of params) {
+      if (STARTUP_KEYS.has(key)) continue;
+      const name = trackedName(key);
+      if (name !== undefined) {
+        this.params.set(name, value);
+        continue;
+      }
+      // PgBouncer's rule: an untracked startup parameter would be lost when the client moves to
+      // another server, so it is refused unless the operator chose to ignore it.
+      if (!ignored.has(key.toLowerCase())) {
+        throw new PgRelayError(ErrorCode.UnsupportedStartupParameter, `unsupported startup parameter: ${key}`);
+      }
+    }
+    if (this.ctx.config.settings.applicationNameAddHost) {
+      const app = this.params.get('application_name') ?? '';
+      this.params.set('application_name', `${app} - ${this.socket.remoteAddress ?? ''}:${this.socket.remotePort ?? ''}`);
+    }
+  }
+
+  /** First client of a pool: borrow a server once to learn what it reports at login. */
+  private fetchLoginParams(entry: PoolEntry): Promise<ReadonlyMap<string, string>> {
+    return new Promise((resolve, reject) => {
+      const probe: PoolWaiter = {
+        waitingSince: 0,
+        onServer: (server: PoolServer) => {
+          const s = server as ServerConn;
+          entry.loginParams ??= new Map(s.params);
+          entry.pool.release(s, true);
+          resolve(entry.loginParams);
+        },
+        onWaitError: (err) => reject(err),
+      };
+      this.loginProbe = probe;
+      entry.pool.acquire(probe);
+    }).finally(() => {
+      this.loginProbe = null;
+    }) as Promise<ReadonlyMap<string, string>>;
+  }
+  private loginProbe: PoolWaiter | null = null;
+
+  private finishLogin(loginParams: ReadonlyMap<string, string>): void {
+    if (this.state === ClientState.closed) return;
+    // The client's view starts from what a server reports, with its own startup values on top.
+    for (const name of TRACKED_PARAMS) {
+      if (!this.params.has(name)) {
+        const v = loginParams.get(name);
+        if (v !== undefined) this.params.set(name, v);
+      }
+    }
+    const out: Buffer[] = [];
+    for (const [name, value] of loginParams) out.push(parameterStatus(name, this.params.get(name) ?? value));
+    for (const [name, value] of this.params) if (!loginParams.has(name)) out.push(parameterStatus(name, value));
+    out.push(backendKeyData(this.processId, this.secretKey), ReadyForQueryIdle);
+    this.socket.cork();
+    for (const b of out) this.socket.write(b);
+    this.socket.uncork();
+    this.ctx.cancelKeys.set(this.processId, this);
+    this.setState(ClientState.idle);
+    if (this.ctx.config.settings.logConnections) {
+      this.ctx.logger.info({ client: this.id, user: this.user, database: this.database, addr: this.remoteAddress, port: this.remotePort }, 'client login');
+    }
+    const early = this.login.drain();
+    if (early.length > 0) this.onForwardData(early);
+  }
+
+  private failLogin(err: unknown): void {
+    if (this.state === ClientState.closed) return;
+    const e = err instanceof PgRelayError ? err : err instanceof ProtocolError ? new PgRelayError(ErrorCode.ProtocolViolation, err.message) : new PgRelayError(ErrorCode.ProtocolViolation, (err as Error).message);
+    this.fatal(e.sqlstate, e.message, `login failed: ${e.code}`);
+  }
+
+  /** Resolves with the next whole packet `take` can extract, waiting for more bytes as needed. */
+  private async next(take: () => Buffer | null): Promise<Buffer> {
+    for (;;) {
+      const packet = take();
+      if (packet !== null) return packet;
+      if (this.state === ClientState.closed) throw new PgRelayError(ErrorCode.ProtocolViolation, 'client left during login');
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
+  // ---- forwarding --------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    if (this.state === ClientState.login) {
+      this.login.push(chunk);
+      const wake = this.wake;
+      this.wake = null;
+      wake?.();
+      return;
+    }
+    this.onForwardData(chunk);
+  }
+
+  private onForwardData(chunk: Buffer): void {
+    if (this.state === ClientState.closed) return;
+    this.ctx.stats.bytesFromClients += chunk.length;
+    this.lastActivity = this.ctx.clock.now;
+    const end = this.scanner.scan(chunk);
+    const carry = this.scanner.carry;
+    if (this.state === ClientState.active) {
+      if (!this.server!.write(carry, chunk, end)) this.socket.pause();
+    } else if (end > 0 || carry !== null) {
+      if (carry !== null) this.pending.push(carry);
+      if (end > 0) this.pending.push(end === chunk.length ? chunk : chunk.subarray(0, end));
+      if (this.state === ClientState.idle && !this.terminated) {
+        // Hold the client's bytes and stop reading until a server is linked (backpressure).
+        this.socket.pause();
+        this.setState(ClientState.waiting);
+        this.entry!.pool.acquire(this);
+      }
+    }
+    if (this.scanner.stopped && !this.terminated) this.close('client sent an invalid message length');
+  }
+
+  onHeader(type: number): boolean {
+    if (type === Frontend.Terminate) {
+      this.terminated = true;
+      // Terminate is never forwarded: the server belongs to the pool, not to this client.
+      queueMicrotask(() => this.close('client terminated'));
+      return false;
+    }
+    this.outstanding++;
+    if (type === Frontend.Query) this.ctx.stats.queries++;
+    return true;
+  }
+
+  onFrame(): void {}
+
+  onBadLength(type: number, length: number): void {
+    const tooBig = length > this.ctx.config.settings.maxPacketSize;
+    this.fatal(
+      tooBig ? SqlState.ProgramLimitExceeded : SqlState.ProtocolViolation,
+      tooBig ? `message of type ${String.fromCharCode(type)} is ${length} bytes, over max_packet_size (${this.ctx.config.settings.maxPacketSize})` : `invalid message length ${length}`,
+      tooBig ? 'max_packet_size exceeded' : 'invalid message length',
+    );
+  }
+
+  /** PoolWaiter: a server is ours. Replay session parameters, then send what was held. */
+  onServer(server: PoolServer): void {
+    const s = server as ServerConn;
+    if (this.state !== ClientState.waiting) {
+      // We left the queue in the meantime (closed); give it straight back.
+      s.releaseToPool(true);
+      return;
+    }
+    this.server = s;
+    s.link(this);
+    this.setState(ClientState.linking);
+    const sql = replaySql(this.params, s.params);
+    if (sql === '') {
+      this.startForwarding();
+      return;
+    }
+    s.runInternal(sql).then(
+      () => {
+        s.endInternal();
+        if (this.server === s && this.state === ClientState.linking) this.startForwarding();
+      },
+      (err: Error) => {
+        if (this.server !== s) return;
+        this.server = null;
+        s.unlink();
+        s.close(`parameter replay failed: ${err.message}`);
+        this.fatal(SqlState.ConnectionFailure, `could not set session parameters on server: ${err.message}`, 'parameter replay failed');
+      },
+    );
+  }
+
+  onWaitError(err: PgRelayError): void {
+    this.fatal(err.sqlstate, err.message, err.code);
+  }
+
+  private startForwarding(): void {
+    this.setState(ClientState.active);
+    this.ctx.stats.transactions++;
+    const pending = this.pending;
+    this.pending = [];
+    const ok = pending.length === 0 || this.server!.writeBuffers(pending);
+    if (this.terminated) return;
+    if (ok) this.socket.resume();
+    else this.socket.pause();
+  }
+
+  forwardFromServer(carry: Buffer | null, chunk: Buffer, end: number): boolean {
+    this.ctx.stats.bytesToClients += end;
+    if (carry !== null) this.socket.write(carry);
+    return this.socket.write(end === chunk.length ? chunk : chunk.subarray(0, end));
+  }
+
+  resumeReading(): void {
+    if (this.state === ClientState.active) this.socket.resume();
+  }
+
+  /** The release rule fired: the server is back in the pool and this client is idle. */
+  onReleased(): void {
+    this.server = null;
+    if (this.state === ClientState.closed) return;
+    this.setState(ClientState.idle);
+    this.socket.resume();
+  }
+
+  onServerLost(reason: string): void {
+    this.server = null;
+    if (this.state === ClientState.closed) return;
+    const message = `server connection lost: ${reason}`;
+    if (this.transactionPooling && this.outstanding > 0 && this.scanner.atBoundary) {
+      // The transaction in flight is gone; answer each unanswered request with an error and an
+      // idle ReadyForQuery so the client may go on with its next transaction on another server.
+      const err = errorResponse({ severity: 'ERROR', code: SqlState.ConnectionFailure, message });
+      this.socket.cork();
+      for (let i = 0; i < this.outstanding; i++) {
+        this.socket.write(err);
+        this.socket.write(ReadyForQueryIdle);
+      }
+      this.socket.uncork();
+      this.outstanding = 0;
+      this.setState(ClientState.idle);
+      this.socket.resume();
+      return;
+    }
+    // Idle inside a transaction, mid-COPY or in session mode: the client's state cannot be
+    // carried to another server, so it must learn the connection is gone.
+    this.fatal(SqlState.ConnectionFailure, message, 'server connection lost');
+  }
+
+  // ---- cancel ------------------------------------------------------------------------------
+
+  private routeCancel(processId: number, secretKey: number): void {
+    const target = this.ctx.cancelKeys.get(processId);
+    if (target === undefined || target.secretKey !== secretKey) {
+      this.ctx.stats.cancelsIgnored++;
+      return;
+    }
+    target.cancel();
+  }
+
+  /** CancelTarget: forward to the server running our work, with that server's key. */
+  cancel(): void {
+    const s = this.server;
+    if (s !== null && this.state === ClientState.active) {
+      this.ctx.stats.cancelsForwarded++;
+      sendCancel(s.address, s.processId, s.secretKey, this.ctx.config.settings.serverConnectTimeoutMs);
+      return;
+    }
+    if (this.state === ClientState.waiting && this.scanner.atBoundary && this.entry!.pool.cancelWait(this)) {
+      // A request still held for a server never reached PostgreSQL: answer it as canceled.
+      this.ctx.stats.cancelsForwarded++;
+      this.pending = [];
+      const err = errorResponse({ severity: 'ERROR', code: SqlState.QueryCanceled, message: 'canceling statement due to user request' });
+      this.socket.cork();
+      for (let i = 0; i < Math.max(this.outstanding, 1); i++) {
+        this.socket.write(err);
+        this.socket.write(ReadyForQueryIdle);
+      }
+      this.socket.uncork();
+      this.outstanding = 0;
+      this.setState(ClientState.idle);
+      this.socket.resume();
+      return;
+    }
+    this.ctx.stats.cancelsIgnored++;
+  }
+
+  // ---- ending ------------------------------------------------------------------------------
+
+  /** Sends a FATAL ErrorResponse and closes. */
+  fatal(sqlstate: string, message: string, reason: string): void {
+    if (this.state === ClientState.closed) return;
+    if (this.socket.writable) this.socket.write(errorResponse({ severity: 'FATAL', code: sqlstate, message }));
+    this.close(reason);
+  }
+
+  close(reason: string, quiet = false): void {
+    if (this.state === ClientState.closed) return;
+    const wasLoggedIn = this.state !== ClientState.login;
+    this.setState(ClientState.closed);
+    this.wake?.();
+    this.wake = null;
+    this.ctx.cancelKeys.delete(this.processId);
+    if (this.loginProbe !== null) this.entry?.pool.cancelWait(this.loginProbe);
+    if (this.entry !== null) this.entry.pool.cancelWait(this);
+    const server = this.server;
+    this.server = null;
+    if (server !== null) this.returnServer(server);
+    this.pending = [];
+    this.socket.end();
+    this.socket.destroySoon?.();
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+    if (!quiet) {
+      this.ctx.stats.countDisconnect(`client: ${reason}`);
+      if (this.ctx.config.settings.logDisconnections && wasLoggedIn) {
+        this.ctx.logger.info({ client: this.id, user: this.user, database: this.database, reason }, 'client closed');
+      }
+    }
+    this.onGone(this);
+  }
+
+  /**
+   * The client left while linked. A server is only reused when provably clean: idle, or an idle
+   * transaction rolled back; a server mid-query or mid-COPY is closed instead.
+   */
+  private returnServer(server: ServerConn): void {
+    server.unlink();
+    const quiet = this.outstanding === 0 && !server.copyIn && this.scanner.atBoundary && server.state !== 'internal';
+    if (!quiet) {
+      server.close('client left mid-request');
+      server.releaseToPool(false);
+      return;
+    }
+    const reset = server.txStatus !== TxStatus.Idle ? 'ROLLBACK' : this.transactionPooling ? '' : this.resetQuery();
+    if (reset === '') {
+      server.releaseToPool(true);
+      return;
+    }
+    server.runInternal(reset).then(
+      () => {
+        server.endInternal();
+        server.releaseToPool(server.txStatus === TxStatus.Idle);
+      },
+      () => server.releaseToPool(false),
+    );
+  }
+
+  private resetQuery(): string {
+    return this.ctx.config.settings.serverResetQuery;
+  }
+
+  private countClients(): number {
+    return this.ctx.clientCount();
+  }
+}

@@ -1,0 +1,33 @@
+// Session parameters pgrelay carries for a client across server connections: the ones a client
+// may set at startup and that PostgreSQL reports with ParameterStatus. When a client is linked to
+// a server whose values differ, the difference is replayed as SET.
+
+/** Startup parameters pgrelay tracks and replays (PgBouncer's list plus IntervalStyle). */
+export const TRACKED_PARAMS = ['client_encoding', 'DateStyle', 'TimeZone', 'IntervalStyle', 'standard_conforming_strings', 'application_name'] as const;
+
+const CANONICAL = new Map<string, string>(TRACKED_PARAMS.map((p) => [p.toLowerCase(), p]));
+
+/** The tracked parameter's canonical (ParameterStatus) spelling, or undefined if not tracked. */
+export function trackedName(name: string): string | undefined {
+  return CANONICAL.get(name.toLowerCase());
+}
+
+/** Startup parameters that are not session settings and are always accepted. */
+export const STARTUP_KEYS = new Set(['user', 'database', 'replication']);
+
+/** The SET statements that bring a server's tracked values to the client's (empty when equal). */
+export function replaySql(client: ReadonlyMap<string, string>, server: ReadonlyMap<string, string>): string {
+  let sql = '';
+  for (const name of TRACKED_PARAMS) {
+    const want = client.get(name);
+    if (want === undefined || server.get(name) === want) continue;
+    sql += `SET ${name} TO ${quoteLiteral(want)};`;
+  }
+  return sql;
+}
+
+/** A SQL string literal: doubles single quotes (standard_conforming_strings is on by default; backslashes get E''). */
+export function quoteLiteral(value: string): string {
+  const body = value.replace(/'/g, "''");
+  return value.includes('\\') ? `E'${body.replace(/\\/g, '\\\\')}'` : `'${body}'`;
+}

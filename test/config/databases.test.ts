@@ -1,0 +1,169 @@
+// [databases] and [users] entries.
+
+import t from 'tap';
+import {
+  formatDatabaseEntry,
+  formatEntryName,
+  parseDatabaseEntry,
+  parseUserEntry,
+} from '../../src/config/databases.js';
+import { parseConnString } from '../../src/config/connstring.js';
+
+const site = { file: '/etc/pgrelay.ini', line: 7 };
+
+t.test('defaults for a bare entry', async (t) => {
+  const { database, warnings } = parseDatabaseEntry('app', '', site);
+  t.same(database, {
+    name: 'app',
+    hosts: [{ host: '127.0.0.1', port: 5432 }],
+    dbname: null,
+    user: null,
+    password: null,
+    poolSize: null,
+    minPoolSize: null,
+    reservePoolSize: null,
+    poolMode: null,
+    maxDbConnections: null,
+    serverLifetimeMs: null,
+    connectQuery: null,
+    applicationName: null,
+    clientEncoding: null,
+    datestyle: null,
+    timezone: null,
+    targetSessionAttrs: 'read-write',
+    unsupportedKeys: [],
+  });
+  t.same(warnings, []);
+});
+
+t.test('every implemented key', async (t) => {
+  const { database, warnings } = parseDatabaseEntry(
+    'App',
+    "host=a,b port=5432,5433 dbname=real user=svc password='p w' pool_size=10 min_pool_size=2 " +
+      "reserve_pool=3 pool_mode=session max_db_connections=50 server_lifetime=120 " +
+      "connect_query='SET x = 1' application_name=app client_encoding=UTF8 datestyle=ISO " +
+      'timezone=UTC target_session_attrs=primary',
+    site,
+  );
+  t.same(warnings, []);
+  t.same(database, {
+    name: 'App',
+    hosts: [
+      { host: 'a', port: 5432 },
+      { host: 'b', port: 5433 },
+    ],
+    dbname: 'real',
+    user: 'svc',
+    password: 'p w',
+    poolSize: 10,
+    minPoolSize: 2,
+    reservePoolSize: 3,
+    poolMode: 'session',
+    maxDbConnections: 50,
+    serverLifetimeMs: 120_000,
+    connectQuery: 'SET x = 1',
+    applicationName: 'app',
+    clientEncoding: 'UTF8',
+    datestyle: 'ISO',
+    timezone: 'UTC',
+    targetSessionAttrs: 'primary',
+    unsupportedKeys: [],
+  });
+  t.equal(parseDatabaseEntry('x', 'reserve_pool_size=4', site).database.reservePoolSize, 4, 'reserve_pool_size alias');
+});
+
+t.test('the runbook fallback entry', async (t) => {
+  const { database } = parseDatabaseEntry('*', 'host=cluster port=5432', site);
+  t.same(database.hosts, [{ host: 'cluster', port: 5432 }]);
+  t.equal(database.dbname, null);
+});
+
+t.test('unimplemented and unknown keys warn and are recorded', async (t) => {
+  const { database, warnings } = parseDatabaseEntry(
+    'app',
+    'host=a auth_user=pgb load_balance_hosts=round-robin sslmode=require hots=typo auth_user=again',
+    site,
+  );
+  t.same(database.unsupportedKeys, ['auth_user', 'load_balance_hosts', 'sslmode', 'hots']);
+  t.same(database.hosts, [{ host: 'a', port: 5432 }]);
+  t.same(
+    warnings.map((w) => [w.key, w.section, w.file, w.line]),
+    [
+      ['auth_user', 'databases', site.file, 7],
+      ['load_balance_hosts', 'databases', site.file, 7],
+      ['sslmode', 'databases', site.file, 7],
+      ['hots', 'databases', site.file, 7],
+      ['auth_user', 'databases', site.file, 7],
+    ],
+  );
+  t.match(warnings[0]!.message, /"auth_user" is parsed but not implemented by pgrelay yet/);
+  t.match(warnings[3]!.message, /unknown connection parameter "hots".*typo/);
+});
+
+t.test('invalid values are ConfigErrors at the entry line', async (t) => {
+  const bad: Array<[string, RegExp]> = [
+    ['pool_size=abc', /database "app": pool_size: invalid integer "abc"/],
+    ['pool_size=-1', /pool_size: invalid integer/],
+    ['pool_mode=statement', /pool_mode: .*not supported by pgrelay/],
+    ['server_lifetime=forever', /server_lifetime: invalid duration/],
+    ['target_session_attrs=master', /target_session_attrs: invalid value "master"/],
+    ['host=a,b,c port=1,2', /database "app": port lists 2 ports for 3 hosts/],
+    ['port=99999', /out of range/],
+    ["password='unterminated", /database "app": unterminated quoted value/],
+    ['host', /expected "="/],
+  ];
+  for (const [connstr, reason] of bad) {
+    t.throws(() => parseDatabaseEntry('app', connstr, site), { name: 'ConfigError', file: site.file, line: 7, reason }, connstr);
+  }
+  t.throws(() => parseDatabaseEntry('pgbouncer', 'host=x', site), { reason: /reserved for the admin console/ });
+});
+
+t.test('target_session_attrs accepts every libpq value', async (t) => {
+  for (const v of ['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby']) {
+    t.equal(parseDatabaseEntry('d', `target_session_attrs=${v}`, site).database.targetSessionAttrs, v);
+  }
+});
+
+t.test('users', async (t) => {
+  t.same(parseUserEntry('Bob', 'pool_mode=session max_user_connections=5', site), {
+    user: { name: 'Bob', poolMode: 'session', maxUserConnections: 5 },
+    warnings: [],
+  });
+  t.same(parseUserEntry('x', '', site).user, { name: 'x', poolMode: null, maxUserConnections: null });
+  const { warnings } = parseUserEntry('x', 'max_user_client_connections=3 colour=blue', site);
+  t.same(warnings.map((w) => [w.section, w.key]), [
+    ['users', 'max_user_client_connections'],
+    ['users', 'colour'],
+  ]);
+  t.match(warnings[0]!.message, /parsed but not implemented by pgrelay yet/);
+  t.match(warnings[1]!.message, /unknown user parameter/);
+  t.throws(() => parseUserEntry('x', 'pool_mode=nope', site), { line: 7, reason: /user "x": pool_mode: invalid pool_mode/ });
+  t.throws(() => parseUserEntry('x', 'max_user_connections=x', site), { reason: /invalid integer/ });
+});
+
+t.test('formatting masks the password and parses back', async (t) => {
+  const { database } = parseDatabaseEntry(
+    'app',
+    "host=a,b port=1,2 user=svc password='s3cret pw' connect_query='select 1' server_lifetime=0.5",
+    site,
+  );
+  const text = formatDatabaseEntry(database);
+  t.notMatch(text, /s3cret/);
+  t.match(text, /password=\*\*\*\*/);
+  t.match(text, /host=a,b port=1,2/);
+  t.match(text, /connect_query='select 1'/);
+  t.match(text, /server_lifetime=0\.5/);
+  const again = parseDatabaseEntry('app', text, site).database;
+  t.same({ ...again, password: null }, { ...database, password: null }, 'everything but the password round-trips');
+  t.equal(again.password, '****');
+  const single = formatDatabaseEntry(parseDatabaseEntry('x', 'host=a,b port=7', site).database);
+  t.match(single, /port=7 /, 'one shared port prints once');
+  t.same(parseConnString(single).find((p) => p.key === 'port'), { key: 'port', value: '7' });
+});
+
+t.test('entry names quote when needed', async (t) => {
+  t.equal(formatEntryName('app_1.x-y'), 'app_1.x-y');
+  t.equal(formatEntryName('*'), '*');
+  t.equal(formatEntryName('my db'), '"my db"');
+  t.equal(formatEntryName('we"ird'), '"we""ird"');
+});
