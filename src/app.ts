@@ -55,10 +55,13 @@ export class App {
 
   /** Bound addresses (listen_port 0 picks a free port, as the tests do). */
   addresses(): { host: string; port: number }[] {
-    return this.listeners.map((l) => {
-      const a = l.address() as net.AddressInfo;
-      return { host: a.address, port: a.port };
-    });
+    const out: { host: string; port: number }[] = [];
+    for (const l of this.listeners) {
+      const a = l.address();
+      if (a !== null && typeof a === 'object') out.push({ host: a.address, port: a.port });
+      else if (typeof a === 'string') out.push({ host: a, port: 0 });
+    }
+    return out;
   }
 
   get port(): number {
@@ -67,11 +70,15 @@ export class App {
 
   async start(): Promise<void> {
     const s = this.ctx.config.settings;
-    for (const host of s.listenAddr) {
+    const targets: net.ListenOptions[] = s.listenAddr.map((host) => ({ host, port: s.listenPort, backlog: 1024 }));
+    // PgBouncer's Unix socket: <dir>/.s.PGSQL.<port>, so `psql -h <dir> -p <port>` works.
+    if (s.unixSocketDir !== null && s.listenPort > 0) targets.push({ path: `${s.unixSocketDir}/.s.PGSQL.${s.listenPort}`, backlog: 1024 });
+    for (const target of targets) {
+      if (target.path !== undefined) rmSync(target.path, { force: true });
       const server = net.createServer({ noDelay: true, keepAlive: s.tcpKeepalive }, (socket) => this.accept(socket));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen({ host, port: s.listenPort, backlog: 1024 }, () => {
+        server.listen(target, () => {
           server.removeListener('error', reject);
           resolve();
         });

@@ -55,7 +55,6 @@ export function hi(password: Buffer, salt: Buffer, iterations: number): Buffer {
 const NON_ASCII_SPACE_RE = /[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]/g;
 // RFC 3454 table B.1 ("commonly mapped to nothing"), minus U+200B, which
 // PostgreSQL checks against C.1.2 first and so maps to a space.
-// eslint-disable-next-line no-misleading-character-class
 const MAPPED_TO_NOTHING_RE = /[\u00AD\u034F\u1806\u180B-\u180D\u200C\u200D\u2060\uFE00-\uFE0F\uFEFF]/g;
 // RFC 4013 section 2.3 prohibited output: RFC 3454 tables C.1.2, C.2.1, C.2.2,
 // C.3 (private use), C.4 (non-characters), C.5 (surrogates), C.6, C.7, C.8, C.9.
@@ -85,10 +84,12 @@ const PROHIBITED_RE = new RegExp(
  * string if the result contains prohibited characters or is empty.
  *
  * Deliberately not implemented: the bidi rule (RFC 3454 section 6) and the
- * Unicode-3.2 unassigned-code-point check, whose tables are large. They only
- * matter for a password that both changes under NFKC and trips one of those
- * checks; for such a password we hash the normalised form where PostgreSQL
- * hashes the raw one.
+ * Unicode-3.2 unassigned-code-point check (table A.1), whose tables are large.
+ * They only matter for a password that the mapping/NFKC steps change and that
+ * also trips one of those checks, e.g. "\uFB01\u{1F600}" (the emoji is unassigned
+ * in Unicode 3.2): we hash "fi\u{1F600}" where PostgreSQL hashes the raw bytes.
+ * Only passwords pgrelay hashes itself are affected; verifiers copied from
+ * pg_authid and key-based logins never go through SASLprep here.
  */
 export function saslPrep(password: string): string {
   if (/^[\x00-\x7F]*$/.test(password)) return password;

@@ -145,7 +145,7 @@ function readSettings(
     }
     const prev = sites.get(spec.field);
     if (prev !== undefined) {
-      const what = prev.key === e.key ? `"${e.key}" is set more than once` : `"${e.key}" and "${prev.key}" both set ${spec.field}`;
+      const what = prev.key === e.key ? `"${e.key}" is set more than once` : `"${e.key}" and "${prev.key}" set the same setting`;
       warnings.push({
         file: e.file,
         line: e.line,
@@ -218,18 +218,19 @@ export interface ConfigInput {
 /** A Config without a file (tests, embedding): defaults fill the gaps; cross-key checks still run. */
 export function buildConfig(partial: ConfigInput = {}): Config {
   const file = partial.file ?? null;
-  const settings = { ...DEFAULT_SETTINGS, ...partial.settings } as Settings;
+  // Cloned so freezing the result does not freeze arrays the caller still owns.
+  const settings = { ...DEFAULT_SETTINGS, ...structuredClone(partial.settings) } as Settings;
   const databases = new Map<string, DatabaseConfig>();
   for (const [name, db] of Object.entries(partial.databases ?? {})) {
-    databases.set(name, { ...emptyDatabase(name), ...db, name });
+    databases.set(name, { ...emptyDatabase(name), ...structuredClone(db), name });
   }
   const users = new Map<string, UserConfig>();
   for (const [name, u] of Object.entries(partial.users ?? {})) {
-    users.set(name, { ...emptyUser(name), ...u, name });
+    users.set(name, { ...emptyUser(name), ...structuredClone(u), name });
   }
   const site = { file: file ?? '<buildConfig>', line: 0 };
   validate(settings, databases, () => site, () => site);
-  return freezeConfig({ file, settings, databases, users, warnings: [...(partial.warnings ?? [])] });
+  return freezeConfig({ file, settings, databases, users, warnings: structuredClone([...(partial.warnings ?? [])]) });
 }
 
 /**

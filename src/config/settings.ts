@@ -67,7 +67,9 @@ export function parseDuration(raw: string): number {
   if (m === null) {
     throw new SettingValueError(`invalid duration "${raw}" (seconds, e.g. "15" or "0.5", or with a unit: 500ms, 30s, 5min, 1h)`);
   }
-  const ms = Math.round(Number(m[1]) * DURATION_UNITS[(m[2] ?? 's').toLowerCase()]!);
+  const exact = Number(m[1]) * DURATION_UNITS[(m[2] ?? 's').toLowerCase()]!;
+  // Round to whole ms, but never turn a tiny non-zero value into 0, which means "disabled".
+  const ms = exact > 0 ? Math.max(1, Math.round(exact)) : 0;
   if (ms > MAX_DURATION_MS) throw new SettingValueError(`duration "${raw}" is too long (max ${MAX_DURATION_MS / 1000} s, about 24 days)`);
   return ms;
 }

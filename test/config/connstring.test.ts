@@ -89,11 +89,11 @@ t.test('host lists', async (t) => {
     { host: '::1', port: 5432 },
     { host: '10.0.0.1', port: 5432 },
   ]);
-  t.throws(() => parseHostList('a,b,c', '1,2'), { reason: /2 ports for 3 hosts/ });
-  t.throws(() => parseHostList('a', '1,2'), { reason: /2 ports for 1 hosts/ });
-  t.throws(() => parseHostList('a', 'x'), { reason: /invalid port "x"/ });
-  t.throws(() => parseHostList('a', '0'), { reason: /out of range/ });
-  t.throws(() => parseHostList('a', '65536'), { reason: /out of range/ });
+  t.throws(() => parseHostList('a,b,c', '1,2'), { name: 'ConnStringError', reason: /2 ports for 3 hosts/ });
+  t.throws(() => parseHostList('a', '1,2'), { name: 'ConnStringError', reason: /2 ports for 1 hosts/ });
+  t.throws(() => parseHostList('a', 'x'), { name: 'ConnStringError', reason: /invalid port "x"/ });
+  t.throws(() => parseHostList('a', '0'), { name: 'ConnStringError', reason: /out of range/ });
+  t.throws(() => parseHostList('a', '65536'), { name: 'ConnStringError', reason: /out of range/ });
 });
 
 t.test('quoteConnValue round-trips through parseConnString', async (t) => {

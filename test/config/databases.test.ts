@@ -115,7 +115,7 @@ t.test('invalid values are ConfigErrors at the entry line', async (t) => {
   for (const [connstr, reason] of bad) {
     t.throws(() => parseDatabaseEntry('app', connstr, site), { name: 'ConfigError', file: site.file, line: 7, reason }, connstr);
   }
-  t.throws(() => parseDatabaseEntry('pgbouncer', 'host=x', site), { reason: /reserved for the admin console/ });
+  t.throws(() => parseDatabaseEntry('pgbouncer', 'host=x', site), { name: 'ConfigError', reason: /reserved for the admin console/ });
 });
 
 t.test('target_session_attrs accepts every libpq value', async (t) => {
@@ -137,8 +137,8 @@ t.test('users', async (t) => {
   ]);
   t.match(warnings[0]!.message, /parsed but not implemented by pgrelay yet/);
   t.match(warnings[1]!.message, /unknown user parameter/);
-  t.throws(() => parseUserEntry('x', 'pool_mode=nope', site), { line: 7, reason: /user "x": pool_mode: invalid pool_mode/ });
-  t.throws(() => parseUserEntry('x', 'max_user_connections=x', site), { reason: /invalid integer/ });
+  t.throws(() => parseUserEntry('x', 'pool_mode=nope', site), { name: 'ConfigError', line: 7, reason: /user "x": pool_mode: invalid pool_mode/ });
+  t.throws(() => parseUserEntry('x', 'max_user_connections=x', site), { name: 'ConfigError', reason: /invalid integer/ });
 });
 
 t.test('formatting masks the password and parses back', async (t) => {

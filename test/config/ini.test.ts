@@ -147,13 +147,14 @@ t.test('%include errors name the including file and line', async (t) => {
     'broken.ini': 'ok = 1\nbroken line\n',
   });
   t.throws(() => readIniFile(join(dir, 'missing.ini')), {
+    name: 'ConfigError',
     file: join(dir, 'missing.ini'),
     line: 3,
     reason: /cannot read %include file .*nope\.ini: ENOENT/,
   });
-  t.throws(() => readIniFile(join(dir, 'a.ini')), { file: join(dir, 'b.ini'), line: 2, reason: /%include cycle/ });
-  t.throws(() => readIniFile(join(dir, 'empty.ini')), { line: 1, reason: /needs a file path/ });
-  t.throws(() => readIniFile(join(dir, 'badinc.ini')), { file: join(dir, 'broken.ini'), line: 2, reason: /no "="/ });
+  t.throws(() => readIniFile(join(dir, 'a.ini')), { name: 'ConfigError', file: join(dir, 'b.ini'), line: 2, reason: /%include cycle/ });
+  t.throws(() => readIniFile(join(dir, 'empty.ini')), { name: 'ConfigError', line: 1, reason: /needs a file path/ });
+  t.throws(() => readIniFile(join(dir, 'badinc.ini')), { name: 'ConfigError', file: join(dir, 'broken.ini'), line: 2, reason: /no "="/ });
 });
 
 t.test('%include depth limit', async (t) => {
@@ -161,11 +162,12 @@ t.test('%include depth limit', async (t) => {
   for (let i = 0; i < 15; i++) files[`f${i}.ini`] = `%include f${i + 1}.ini\n`;
   files['f15.ini'] = '[pgbouncer]\n';
   const dir = t.testdir(files);
-  t.throws(() => readIniFile(join(dir, 'f0.ini')), { reason: /nested more than 10 levels/ });
+  t.throws(() => readIniFile(join(dir, 'f0.ini')), { name: 'ConfigError', reason: /nested more than 10 levels/ });
 });
 
 t.test('unreadable top-level file', async (t) => {
   t.throws(() => readIniFile('/nonexistent/pgrelay.ini'), {
+    name: 'ConfigError',
     file: '/nonexistent/pgrelay.ini',
     line: 0,
     message: /^\/nonexistent\/pgrelay\.ini: cannot read config file: ENOENT/,

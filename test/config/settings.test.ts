@@ -30,7 +30,8 @@ t.test('durations: PgBouncer seconds and unit suffixes, stored as ms', async (t)
     ['2 s', 2000],
     ['100MS', 100],
     [' 7 ', 7000],
-    ['0.0004', 0],
+    ['0.0004', 1],
+    ['0.0', 0],
   ];
   for (const [raw, ms] of ok) t.equal(parseDuration(raw), ms, raw);
   for (const raw of ['', '-1', 'abc', '5m', '1d', '1e3', '5 sec', '1,5', '2147484', '25d']) {
@@ -45,19 +46,19 @@ t.test('durations: PgBouncer seconds and unit suffixes, stored as ms', async (t)
 t.test('booleans', async (t) => {
   for (const v of ['1', 'yes', 'on', 'true', 'TRUE', ' Yes ']) t.equal(parseBoolean(v), true, v);
   for (const v of ['0', 'no', 'off', 'false', 'OFF']) t.equal(parseBoolean(v), false, v);
-  for (const v of ['', '2', 'y', 'enabled']) t.throws(() => parseBoolean(v), { reason: /invalid boolean/ }, v);
+  for (const v of ['', '2', 'y', 'enabled']) t.throws(() => parseBoolean(v), { name: 'SettingValueError', reason: /invalid boolean/ }, v);
 });
 
 t.test('integers', async (t) => {
   t.equal(parseInteger('42', 0, 100), 42);
   t.equal(parseInteger(' 0 ', 0, 100), 0);
-  t.throws(() => parseInteger('-1', 0, 100), { reason: /invalid integer/ });
-  t.throws(() => parseInteger('1.5', 0, 100), { reason: /invalid integer/ });
-  t.throws(() => parseInteger('0x10', 0, 100), { reason: /invalid integer/ });
-  t.throws(() => parseInteger('101', 0, 100), { reason: /out of range 0\.\.100/ });
+  t.throws(() => parseInteger('-1', 0, 100), { name: 'SettingValueError', reason: /invalid integer/ });
+  t.throws(() => parseInteger('1.5', 0, 100), { name: 'SettingValueError', reason: /invalid integer/ });
+  t.throws(() => parseInteger('0x10', 0, 100), { name: 'SettingValueError', reason: /invalid integer/ });
+  t.throws(() => parseInteger('101', 0, 100), { name: 'SettingValueError', reason: /out of range 0\.\.100/ });
   const port = findSetting('listen_port')!;
-  t.throws(() => port.parse('0', { baseDir: null }), { reason: /out of range 1\.\.65535/ });
-  t.throws(() => port.parse('65536', { baseDir: null }), { reason: /out of range/ });
+  t.throws(() => port.parse('0', { baseDir: null }), { name: 'SettingValueError', reason: /out of range 1\.\.65535/ });
+  t.throws(() => port.parse('65536', { baseDir: null }), { name: 'SettingValueError', reason: /out of range/ });
   t.equal(port.parse('65535', { baseDir: null }), 65535);
 });
 
@@ -74,19 +75,19 @@ t.test('enums', async (t) => {
   const ctx = { baseDir: null };
   const pool = findSetting('pool_mode')!;
   t.equal(pool.parse('Session', ctx), 'session');
-  t.throws(() => pool.parse('statement', ctx), { reason: /not supported by pgrelay/ });
-  t.throws(() => pool.parse('bogus', ctx), { reason: /invalid pool_mode/ });
+  t.throws(() => pool.parse('statement', ctx), { name: 'SettingValueError', reason: /not supported by pgrelay/ });
+  t.throws(() => pool.parse('bogus', ctx), { name: 'SettingValueError', reason: /invalid pool_mode/ });
 
   const auth = findSetting('auth_type')!;
   for (const v of ['trust', 'plain', 'md5', 'scram-sha-256', 'SCRAM-SHA-256']) t.ok(auth.parse(v, ctx), v);
   for (const v of ['hba', 'cert', 'pam', 'ldap', 'any']) {
-    t.throws(() => auth.parse(v, ctx), { reason: new RegExp(`"${v}" is not supported by pgrelay`) }, v);
+    t.throws(() => auth.parse(v, ctx), { name: 'SettingValueError', reason: new RegExp(`"${v}" is not supported by pgrelay`) }, v);
   }
-  t.throws(() => auth.parse('password', ctx), { reason: /invalid auth_type/ });
+  t.throws(() => auth.parse('password', ctx), { name: 'SettingValueError', reason: /invalid auth_type/ });
 
   const level = findSetting('log_level')!;
   t.equal(level.parse('DEBUG', ctx), 'debug');
-  t.throws(() => level.parse('verbose', ctx), { reason: /invalid log_level/ });
+  t.throws(() => level.parse('verbose', ctx), { name: 'SettingValueError', reason: /invalid log_level/ });
 
   const verbose = findSetting('verbose')!;
   t.equal(verbose.field, 'logLevel');
