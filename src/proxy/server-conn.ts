@@ -3,7 +3,7 @@
 // the release rule. Between clients it can run pgrelay's own queries (SET, ROLLBACK, DISCARD).
 
 import type net from 'node:net';
-import { serialize } from 'pg-protocol';
+import { serialize } from '../protocol/frontend-messages.js';
 import { FrameScanner, frameModes, type FrameSink } from '../protocol/frame-scanner.js';
 import { Backend, TxStatus } from '../protocol/message-types.js';
 import { readErrorFields, readParameterStatus } from '../protocol/readers.js';

@@ -3,9 +3,8 @@
 // follow, up to the first ReadyForQuery. Async on purpose: this is the edge, not the hot path.
 
 import net from 'node:net';
-import { serialize } from 'pg-protocol';
-import { Parser } from 'pg-protocol/dist/parser.js';
-import type { BackendMessage } from 'pg-protocol/dist/messages.js';
+import { serialize } from '../protocol/frontend-messages.js';
+import { Parser, type BackendMessage } from '../protocol/frontend-messages.js';
 import { md5Response } from '../auth/md5.js';
 import { ScramClientExchange, SCRAM_SHA_256 } from '../auth/scram-client.js';
 import { ErrorCode, PgRelayError } from '../errors.js';

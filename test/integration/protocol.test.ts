@@ -6,6 +6,7 @@ import pg from 'pg';
 import net from 'node:net';
 import { startCluster } from '../harness/pg-cluster.js';
 import { startRelay } from '../harness/relay.js';
+import { serialize } from '../../src/protocol/frontend-messages.js';
 
 const cluster = await startCluster();
 t.teardown(() => cluster.destroy());
@@ -41,7 +42,7 @@ t.test('raw pipeline: several Syncs in one write', async (t) => {
   // pg serializes queries one at a time; send a real pipeline by hand.
   const c = await client();
   t.teardown(() => c.end());
-  const { serialize } = await import('pg-protocol');
+
   const conn = (c as unknown as { connection: { stream: net.Socket } }).connection;
   const parts: Buffer[] = [];
   for (let i = 0; i < 5; i++) {
@@ -113,7 +114,10 @@ t.test('cancel reaches the server running the query', async (t) => {
   const c = await client();
   t.teardown(() => c.end());
   const started = Date.now();
-  const running = c.query('select pg_sleep(10)');
+  const running = c.query('select pg_sleep(10)').then(
+    () => null,
+    (e: Error & { code?: string }) => e,
+  );
   await new Promise((r) => setTimeout(r, 300));
   const canceller = new pg.Client({ connectionString: relay.url() });
   await canceller.connect();
@@ -132,7 +136,7 @@ t.test('cancel reaches the server running the query', async (t) => {
     s.on('error', reject);
   });
   await canceller.end();
-  await t.rejects(running, { code: '57014' });
+  t.equal((await running)?.code, '57014', 'the query was canceled');
   t.ok(Date.now() - started < 5000, 'canceled well before the sleep ended');
   const r = await c.query('select 1 as ok');
   t.equal(r.rows[0].ok, 1);
@@ -189,7 +193,7 @@ t.test('unknown database gets 3D000', async (t) => {
 
 async function copyIn(c: pg.Client, sql: string, data: Buffer): Promise<void> {
   const conn = (c as unknown as { connection: { stream: net.Socket } }).connection;
-  const { serialize } = await import('pg-protocol');
+
   const stream = conn.stream;
   await new Promise<void>((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -218,7 +222,7 @@ async function copyIn(c: pg.Client, sql: string, data: Buffer): Promise<void> {
 
 async function copyOut(c: pg.Client, sql: string): Promise<Buffer> {
   const conn = (c as unknown as { connection: { stream: net.Socket } }).connection;
-  const { serialize } = await import('pg-protocol');
+
   const stream = conn.stream;
   const saved = stream.listeners('data')[0] as (d: Buffer) => void;
   stream.removeAllListeners('data');
