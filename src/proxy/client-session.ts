@@ -359,9 +359,15 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     this.socket.resume();
   }
 
-  onServerLost(reason: string): void {
+  onServerLost(reason: string, fatalForwarded = false): void {
     this.server = null;
     if (this.state === ClientState.closed) return;
+    if (fatalForwarded) {
+      // The client already has the server's FATAL; libpq and friends treat the connection as
+      // gone after that, so end it rather than answer again.
+      this.close(`server ended the session: ${reason}`);
+      return;
+    }
     const message = `server connection lost: ${reason}`;
     if (this.transactionPooling && this.outstanding > 0 && this.scanner.atBoundary) {
       // The transaction in flight is gone; answer each unanswered request with an error and an

@@ -23,7 +23,7 @@ export interface ServerClient {
   /** The link ended because of the release rule; the client goes idle. */
   onReleased(): void;
   /** The server connection broke while linked. */
-  onServerLost(reason: string): void;
+  onServerLost(reason: string, fatalForwarded?: boolean): void;
   /** Whether the client's pool is in transaction mode (release at transaction end). */
   readonly transactionPooling: boolean;
   resumeReading(): void;
@@ -63,6 +63,8 @@ export class ServerConn implements PoolServer, FrameSink {
   private closeReason: string | null = null;
   /** Why the server itself ended the connection (a FATAL ErrorResponse), if it said. */
   private fatalMessage: string | null = null;
+  /** The linked client was sent the server's FATAL: it expects its connection to end. */
+  fatalForwarded = false;
   bytesIn = 0;
   linkedAt = 0;
 
@@ -224,6 +226,7 @@ export class ServerConn implements PoolServer, FrameSink {
         const fields = readErrorFields(buf, start, end);
         const severity = fields.get('V') ?? fields.get('S') ?? 'ERROR';
         if (severity === 'FATAL' || severity === 'PANIC') {
+          this.fatalForwarded = this.state === ServerState.active;
           this.fatalMessage = `server: ${fields.get('M') ?? 'fatal error'} (${fields.get('C') ?? '?'})`;
         }
         if (this.state === ServerState.internal && this.internal !== null && this.internal.error === null) {
@@ -253,7 +256,7 @@ export class ServerConn implements PoolServer, FrameSink {
     const c = this.client;
     this.client = null;
     this.finish(reason, false);
-    c?.onServerLost(reason);
+    c?.onServerLost(reason, this.fatalForwarded);
   }
 
   private finish(reason: string, byUs: boolean): void {
