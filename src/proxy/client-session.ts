@@ -64,6 +64,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   /** Bytes read while no server was linked, written as soon as one is. */
   private pending: Buffer[] = [];
   private terminated = false;
+  private linkRetries = 0;
   private readonly login = new PacketBuffer();
   private wake: (() => void) | null = null;
   private readonly scanner: FrameScanner;
@@ -306,7 +307,11 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     this.server = s;
     s.link(this);
     this.setState(ClientState.linking);
-    const sql = replaySql(this.params, s.params);
+    const settings = this.ctx.config.settings;
+    // server_check_query: a server idle longer than server_check_delay proves it is alive first
+    // (PgBouncer's rule), folded into the same round trip as the parameter replay.
+    const check = settings.serverCheckQuery.trim() !== '' && this.ctx.clock.now - s.idleSince >= settings.serverCheckDelayMs ? settings.serverCheckQuery.trim().replace(/;*$/, ';') : '';
+    const sql = (check === ';' ? '' : check) + replaySql(this.params, s.params);
     if (sql === '') {
       this.startForwarding();
       return;
@@ -320,8 +325,15 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
         if (this.server !== s) return;
         this.server = null;
         s.unlink();
-        s.close(`parameter replay failed: ${err.message}`);
-        this.fatal(SqlState.ConnectionFailure, `could not set session parameters on server: ${err.message}`, 'parameter replay failed');
+        s.close(`server check or parameter replay failed: ${err.message}`);
+        s.releaseToPool(false);
+        // Nothing of the client's has reached that server yet, so another one may serve it.
+        if (this.linkRetries++ < 3 && this.state === ClientState.linking) {
+          this.setState(ClientState.waiting);
+          this.entry!.pool.acquire(this);
+          return;
+        }
+        this.fatal(SqlState.ConnectionFailure, `could not prepare a server connection: ${err.message}`, 'server check or parameter replay failed');
       },
     );
   }
@@ -331,6 +343,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   }
 
   private startForwarding(): void {
+    this.linkRetries = 0;
     this.setState(ClientState.active);
     this.ctx.stats.transactions++;
     const pending = this.pending;
@@ -362,6 +375,16 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   onServerLost(reason: string, fatalForwarded = false): void {
     this.server = null;
     if (this.state === ClientState.closed) return;
+    if (this.state === ClientState.linking) {
+      // Lost before any of the client's bytes were sent: wait for another server.
+      if (this.linkRetries++ < 3) {
+        this.setState(ClientState.waiting);
+        this.entry!.pool.acquire(this);
+      } else {
+        this.fatal(SqlState.ConnectionFailure, `server connection lost: ${reason}`, 'server connection lost');
+      }
+      return;
+    }
     if (fatalForwarded) {
       // The client already has the server's FATAL; libpq and friends treat the connection as
       // gone after that, so end it rather than answer again.
@@ -432,6 +455,9 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   /** Sends a FATAL ErrorResponse and closes. */
   fatal(sqlstate: string, message: string, reason: string): void {
     if (this.state === ClientState.closed) return;
+    if (this.ctx.config.settings.logPoolerErrors) {
+      this.ctx.logger.warn({ client: this.id, user: this.user, database: this.database, sqlstate, reason }, `pooler error: ${message}`);
+    }
     if (this.socket.writable) this.socket.write(errorResponse({ severity: 'FATAL', code: sqlstate, message }));
     this.close(reason);
   }

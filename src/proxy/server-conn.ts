@@ -66,6 +66,8 @@ export class ServerConn implements PoolServer, FrameSink {
   /** The linked client was sent the server's FATAL: it expects its connection to end. */
   fatalForwarded = false;
   bytesIn = 0;
+  /** Query run before a transaction-pooled server goes back to the pool (server_reset_query_always). */
+  resetOnRelease = '';
   linkedAt = 0;
 
   constructor(
@@ -180,7 +182,18 @@ export class ServerConn implements PoolServer, FrameSink {
       this.releaseDue = false;
       const c = this.client;
       this.unlink();
-      this.onRelease(this, true);
+      if (this.resetOnRelease === '') {
+        this.onRelease(this, true);
+      } else {
+        // server_reset_query_always: clean the session before anyone else can get it.
+        this.runInternal(this.resetOnRelease).then(
+          () => {
+            this.endInternal();
+            this.onRelease(this, this.txStatus === TxStatus.Idle);
+          },
+          () => this.onRelease(this, false),
+        );
+      }
       c?.onReleased();
     }
   }

@@ -50,6 +50,7 @@ export class UpstreamConnector implements ServerFactory {
             ctx.logger.debug({ server: s.id, pool: pool.key, reason, byUs }, 'server connection closed');
           },
         );
+        if (settings.serverResetQueryAlways) server.resetOnRelease = settings.serverResetQuery;
         ctx.logger.debug({ server: server.id, pool: pool.key, host: address.host, port: address.port, pid: result.processId }, 'server connection opened');
         return server;
       } catch (err) {

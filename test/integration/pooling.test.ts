@@ -128,3 +128,26 @@ t.test('idle_transaction_timeout closes a client idle inside a transaction', asy
   t.teardown(() => b.end());
   t.equal((await b.query('select 1 as n')).rows[0].n, 1, 'the server was rolled back and reused');
 });
+
+t.test('server_reset_query_always cleans untracked session state between transactions', async (t) => {
+  const relay = await startRelay(cluster, { settings: { defaultPoolSize: 1, serverResetQueryAlways: true, serverResetQuery: 'DISCARD ALL' } });
+  t.teardown(() => relay.stop());
+  const a = await connect(relay.url());
+  const b = await connect(relay.url());
+  t.teardown(() => Promise.all([a.end(), b.end()]));
+  await a.query(`set work_mem = '32MB'`);
+  t.equal((await b.query(`select current_setting('work_mem') as w`)).rows[0].w, '4MB');
+});
+
+t.test('server_check_query runs on servers idle past server_check_delay', async (t) => {
+  const relay = await startRelay(cluster, { settings: { defaultPoolSize: 1, serverCheckDelayMs: 0, serverCheckQuery: 'select 1' } });
+  t.teardown(() => relay.stop());
+  const a = await connect(relay.url());
+  t.teardown(() => a.end());
+  for (let i = 0; i < 5; i++) t.equal((await a.query('select $1::int as n', [i])).rows[0].n, i);
+  // A server killed while idle in the pool is detected and replaced without the client noticing.
+  const pid = (await a.query('select pg_backend_pid() as p')).rows[0].p;
+  await cluster.psql(`select pg_terminate_backend(${pid})`);
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal((await a.query('select 7 as n')).rows[0].n, 7);
+});
