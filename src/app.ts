@@ -14,6 +14,10 @@ import { sweepClients } from './proxy/client-timeouts.js';
 import { ProxyStats, type ProxyContext } from './proxy/context.js';
 import { SqlState } from './protocol/sqlstate.js';
 import { createLogger } from './logger.js';
+import { PauseController, type PauseEvent } from './pool/pause.js';
+import { ProxyControl } from './control.js';
+import { loadConfig } from './config/load.js';
+import type { Control } from './admin/control.js';
 
 export interface AppOptions {
   readonly logger?: Logger;
@@ -25,6 +29,11 @@ export class App {
   private readonly listeners: net.Server[] = [];
   private readonly janitor: Janitor;
   private stopping = false;
+  readonly pause: PauseController;
+  readonly control: Control;
+  readonly connector: UpstreamConnector;
+  /** Set by main.ts so the admin SHUTDOWN verb can end the process the same way a signal does. */
+  onShutdownRequest: (() => void) | null = null;
 
   constructor(config: Config, opts: AppOptions = {}) {
     const connector = new UpstreamConnector();
@@ -42,8 +51,39 @@ export class App {
       clientCount: () => this.clients.size,
     };
     connector.bind(this.ctx);
+    this.connector = connector;
+    let control: ProxyControl | null = null;
+    this.pause = new PauseController(
+      {
+        pools: () => registry.pools(),
+        inTransaction: (db) => control?.inTransaction(db) ?? [],
+        onEvent: (e) => this.onPauseEvent(e),
+      },
+      () => this.ctx.config.settings,
+    );
+    registry.observer = {
+      onServersChanged: () => this.pause.onServersChanged(),
+      onWaited: () => undefined,
+    };
+    registry.onPoolCreated = (pool) => this.pause.applyTo(pool);
+    control = new ProxyControl({
+      ctx: this.ctx,
+      clients: this.clients,
+      pause: this.pause,
+      connector,
+      reload: () => {
+        if (this.ctx.config.file === null) throw new Error('no config file to reload');
+        this.reload(loadConfig(this.ctx.config.file));
+      },
+      shutdown: () => (this.onShutdownRequest !== null ? this.onShutdownRequest() : void this.stop()),
+      ready: () => !this.stopping && this.listeners.length > 0,
+      shuttingDown: () => this.stopping,
+    });
+    this.control = control;
+    this.ctx.control = control;
     this.janitor = new Janitor(clock, [
       (now) => registry.sweep(now),
+      (now) => this.pause.sweep(now),
       (now) => sweepClients(this.clients, this.ctx.config.settings, now),
       () => this.checkShutdown(),
     ]);
@@ -102,6 +142,22 @@ export class App {
     this.clients.add(client);
   }
 
+  /** One structured log line per pause, drain result, resume and auto-resume. */
+  private onPauseEvent(e: PauseEvent): void {
+    const log = this.ctx.logger;
+    switch (e.kind) {
+      case 'pause':
+        log.info({ event: 'pause', database: e.database ?? '*', drainTimeoutMs: e.drainTimeoutMs, autoResumeAt: e.autoResumeAt === null ? null : new Date(e.autoResumeAt).toISOString() }, 'pause');
+        return;
+      case 'drain':
+        (e.result === 'timeout' ? log.warn.bind(log) : log.info.bind(log))({ event: 'drain', database: e.database ?? '*', result: e.result, drainMs: e.drainMs, serversLeft: e.serversLeft, inTransaction: e.inTransaction }, `pause drain ${e.result}`);
+        return;
+      case 'resume':
+        (e.auto ? log.warn.bind(log) : log.info.bind(log))({ event: e.auto ? 'auto-resume' : 'resume', database: e.database ?? '*', pausedMs: e.pausedMs, waitingClients: e.waitingClients }, e.auto ? 'auto-resume: pause_max_duration reached' : 'resume');
+        return;
+    }
+  }
+
   /** Applies a new config: pools, timeouts and secrets change now; listen addresses need a restart. */
   reload(next: Config): void {
     const authSecrets = next.settings.authFile !== null ? loadAuthFile(next.settings.authFile) : new Map<string, string>();
@@ -128,6 +184,7 @@ export class App {
       this.checkShutdown();
     }
     for (const c of [...this.clients]) c.fatal(SqlState.AdminShutdown, 'pgrelay is shutting down', 'shutdown deadline');
+    this.pause.close();
     this.ctx.registry.closeAll('shutdown');
     this.janitor.stop();
     const pidfile = this.ctx.config.settings.pidfile;

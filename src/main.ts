@@ -22,7 +22,8 @@ Options:
   -h, --help        this text
 
 Signals: SIGTERM graceful shutdown (finish transactions, up to shutdown_timeout),
-SIGINT shutdown once servers are released, SIGHUP reload config.
+SIGINT shutdown once servers are released, SIGHUP reload config,
+SIGUSR1 pause all pools, SIGUSR2 resume.
 `;
 
 function fail(message: string, code = 1): never {
@@ -101,6 +102,17 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  app.onShutdownRequest = () => shutdown('SHUTDOWN command');
+  // PgBouncer's signals: SIGUSR1 pauses everything, SIGUSR2 resumes.
+  process.on('SIGUSR1', () => {
+    app.control.pause().then(
+      (r) => logger.info({ signal: 'SIGUSR1', result: r.result, drainMs: r.drainMs }, 'pause by signal finished'),
+      (err: Error) => logger.error({ err: err.message }, 'pause by signal failed'),
+    );
+  });
+  process.on('SIGUSR2', () => {
+    app.control.resume();
+  });
   process.on('SIGHUP', () => {
     try {
       app.reload(loadConfig(file));

@@ -12,6 +12,8 @@ export interface PoolServer {
   idleSince: number;
   /** Set by RECONNECT or server_lifetime: close instead of reusing on the next release. */
   closeNeeded: boolean;
+  /** The pool generation it was opened in; a pause starts a new one so older servers retire. */
+  generation: number;
   close(reason: string): void;
 }
 
@@ -40,6 +42,12 @@ export interface ServerFactory {
   connect(pool: Pool): Promise<PoolServer>;
 }
 
+/** Told whenever a pool's server count may have dropped (a pause waits for zero). */
+export interface PoolObserver {
+  onServersChanged(pool: Pool): void;
+  onWaited(pool: Pool, waitedMs: number): void;
+}
+
 /** Shared limits across pools (max_db_connections / max_user_connections). */
 export interface ConnectionBudget {
   tryTake(pool: Pool): boolean;
@@ -53,6 +61,7 @@ export function isPermanentLoginError(err: unknown): boolean {
 }
 
 const MIN_RETRY_MS = 250;
+const MAX_RETRY_MS = 2000;
 
 export class Pool {
   private idle: PoolServer[] = []; // a stack: the most recently used server is reused first
@@ -63,9 +72,24 @@ export class Pool {
   private retryDelay = MIN_RETRY_MS;
   private lastConnectError: Error | null = null;
   private closed = false;
+  private paused = false;
+  private generation = 1;
+  observer: PoolObserver | null = null;
 
   // Counters read at scrape time (hot path does plain increments).
-  stats = { serverConnects: 0, serverConnectFailures: 0, assignments: 0, waits: 0, waitTimeUs: 0, maxWaitMs: 0 };
+  stats = {
+    serverConnects: 0,
+    serverConnectFailures: 0,
+    assignments: 0,
+    waits: 0,
+    waitTimeUs: 0,
+    maxWaitMs: 0,
+    transactions: 0,
+    queries: 0,
+    bytesReceived: 0,
+    bytesSent: 0,
+    transactionTimeUs: 0,
+  };
 
   constructor(
     readonly database: string,
@@ -94,6 +118,9 @@ export class Pool {
   get serverCount(): number {
     return this.idle.length + this.active.size + this.connecting;
   }
+  get isPaused(): boolean {
+    return this.paused;
+  }
   get lastError(): Error | null {
     return this.lastConnectError;
   }
@@ -115,7 +142,7 @@ export class Pool {
       waiter.onWaitError(new PgRelayError(ErrorCode.PoolClosed, 'pool is closed'));
       return;
     }
-    const server = this.idle.pop();
+    const server = this.paused ? undefined : this.idle.pop();
     if (server !== undefined) {
       this.assign(server, waiter, 0);
       return;
@@ -139,8 +166,10 @@ export class Pool {
   release(server: PoolServer, reusable: boolean): void {
     this.active.delete(server);
     const now = this.now();
-    if (!reusable || this.closed || server.closeNeeded || this.expired(server, now)) {
-      this.dropServer(server, !reusable ? 'not clean after release' : server.closeNeeded ? 'close needed' : 'server_lifetime');
+    if (!reusable || this.closed || this.paused || server.closeNeeded || server.generation !== this.generation || this.expired(server, now)) {
+      const reason = !reusable ? 'not clean after release' : this.paused ? 'paused' : server.closeNeeded ? 'close needed' : server.generation !== this.generation ? 'opened before a pause' : 'server_lifetime';
+      this.dropServer(server, reason);
+      this.changed();
       this.grow();
       return;
     }
@@ -157,16 +186,45 @@ export class Pool {
   forget(server: PoolServer): void {
     if (this.active.delete(server) || this.removeIdle(server)) {
       this.budget.give(this);
+      this.changed();
       this.grow();
     }
   }
 
   /** Marks every server to be closed when next released; idle ones close now. */
-  reconnect(reason: string): void {
+  reconnect(reason: string): number {
     for (const s of this.active) s.closeNeeded = true;
     const idle = this.idle;
     this.idle = [];
     for (const s of idle) this.closeServer(s, reason);
+    this.generation++; // connections logging in now are retired on arrival too
+    if (idle.length > 0) this.changed();
+    return idle.length + this.active.size;
+  }
+
+  /**
+   * Stops handing out servers: idle ones close now, linked ones close when their transaction
+   * ends, connections still logging in close when they arrive. Waiters queue until resume().
+   */
+  pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.generation++;
+    const idle = this.idle;
+    this.idle = [];
+    for (const s of idle) this.closeServer(s, 'paused');
+    for (const s of this.active) s.closeNeeded = true;
+    this.retryAt = 0;
+    this.changed();
+  }
+
+  /** Serves the queue again, opening connections for the waiters in parallel. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.retryAt = 0;
+    this.retryDelay = MIN_RETRY_MS;
+    this.grow();
   }
 
   /** Janitor sweep: wait timeouts, idle and lifetime limits, min_pool_size, connect retries. */
@@ -199,8 +257,10 @@ export class Pool {
         survivors.push(srv);
       }
     }
-    if (survivors.length !== this.idle.length) this.idle = survivors;
+    const closedSome = survivors.length !== this.idle.length;
+    if (closedSome) this.idle = survivors;
     for (const srv of this.active) if (this.expired(srv, now)) srv.closeNeeded = true;
+    if (closedSome) this.changed();
     this.grow(now);
   }
 
@@ -215,6 +275,7 @@ export class Pool {
     this.idle = [];
     for (const s of idle) this.closeServer(s, reason);
     for (const s of this.active) s.closeNeeded = true;
+    this.changed();
   }
 
   private assign(server: PoolServer, waiter: PoolWaiter, now: number): void {
@@ -226,6 +287,7 @@ export class Pool {
       this.stats.waitTimeUs += waited * 1000;
       if (waited > this.stats.maxWaitMs) this.stats.maxWaitMs = waited;
       waiter.waitingSince = 0;
+      this.observer?.onWaited(this, waited);
     }
     waiter.onServer(server);
   }
@@ -236,7 +298,7 @@ export class Pool {
 
   /** Opens connections while waiters outnumber connections in flight, within the limits. */
   private grow(now = this.now()): void {
-    if (this.closed || now < this.retryAt) return;
+    if (this.closed || this.paused || now < this.retryAt) return;
     const s = this.settings;
     const head = this.waiters.peek();
     const useReserve = head !== undefined && s.reservePoolSize > 0 && now - head.waitingSince >= s.reservePoolTimeoutMs;
@@ -250,20 +312,25 @@ export class Pool {
 
   private launch(): void {
     this.connecting++;
+    const generation = this.generation;
     this.factory.connect(this).then(
-      (server) => this.onConnected(server),
+      (server) => this.onConnected(server, generation),
       (err: Error) => this.onConnectFailed(err),
     );
   }
 
-  private onConnected(server: PoolServer): void {
+  private onConnected(server: PoolServer, generation: number): void {
     this.connecting--;
     this.stats.serverConnects++;
     this.retryDelay = MIN_RETRY_MS;
     this.lastConnectError = null;
-    if (this.closed) {
+    server.generation = generation;
+    if (this.closed || this.paused || generation !== this.generation) {
+      // Opened for a world that a pause has since ended: never hand it out.
       this.budget.give(this);
-      server.close('pool closed');
+      server.close(this.closed ? 'pool closed' : 'opened before a pause');
+      this.changed();
+      this.grow();
       return;
     }
     const waiter = this.waiters.shift();
@@ -280,6 +347,7 @@ export class Pool {
     this.stats.serverConnectFailures++;
     this.budget.give(this);
     this.lastConnectError = err;
+    this.changed();
     if (isPermanentLoginError(err)) {
       // Retrying will not fix a wrong password or a missing database: tell the waiters now.
       const failure = err instanceof PgRelayError ? err : new PgRelayError(ErrorCode.ServerLoginFailed, err.message);
@@ -290,8 +358,10 @@ export class Pool {
     }
     // Transient failure (refused, reset, starting up): retry with backoff from the janitor;
     // waiters keep waiting until query_wait_timeout.
+    // Backoff doubles from 250 ms up to server_login_retry, but never past 2 s: after a
+    // failover the new primary must be found quickly while clients wait.
     this.retryAt = this.now() + this.retryDelay;
-    this.retryDelay = Math.min(this.retryDelay * 2, Math.max(MIN_RETRY_MS, this.settings.serverLoginRetryMs));
+    this.retryDelay = Math.min(this.retryDelay * 2, Math.max(MIN_RETRY_MS, Math.min(this.settings.serverLoginRetryMs, MAX_RETRY_MS)));
   }
 
   private removeIdle(server: PoolServer): boolean {
@@ -308,5 +378,9 @@ export class Pool {
 
   private closeServer(server: PoolServer, reason: string): void {
     this.dropServer(server, reason);
+  }
+
+  private changed(): void {
+    this.observer?.onServersChanged(this);
   }
 }

@@ -1,7 +1,7 @@
 // All pools, keyed by (database, user), created on first use from the config, plus the shared
 // per-database / per-user connection limits. Admin and metrics read it; they never reach inside.
 
-import { Pool, type ConnectionBudget, type PoolSettings, type ServerFactory } from './pool.js';
+import { Pool, type ConnectionBudget, type PoolObserver, type PoolSettings, type ServerFactory } from './pool.js';
 import type { Config, DatabaseConfig, PoolMode } from '../config/types.js';
 
 export interface PoolEntry {
@@ -17,6 +17,10 @@ export class PoolRegistry implements ConnectionBudget {
   private readonly byPool = new Map<Pool, PoolEntry>();
   private readonly dbCount = new Map<string, number>();
   private readonly userCount = new Map<string, number>();
+  /** Told about every pool's server-count changes and waits (pause drains, metrics). */
+  observer: PoolObserver | null = null;
+  /** Called for each new pool (a pool created during a pause starts paused). */
+  onPoolCreated: ((pool: Pool) => void) | null = null;
 
   constructor(
     private config: Config,
@@ -37,9 +41,17 @@ export class PoolRegistry implements ConnectionBudget {
     if (db === undefined) return undefined;
     const mode = this.config.users.get(user)?.poolMode ?? db.poolMode ?? this.config.settings.poolMode;
     const pool = new Pool(database, user, this.poolSettings(db), this.factory, this);
-    const entry: PoolEntry = { pool, db, mode, loginParams: null };
+    // Login parameters are the cluster's, not the pool's: borrow them from a sibling pool so a
+    // client can log in without a server even during a pause.
+    let loginParams: ReadonlyMap<string, string> | null = null;
+    for (const e of this.entries.values()) {
+      if (e.loginParams !== null && (loginParams === null || e.pool.database === database)) loginParams = withoutUserParams(e.loginParams);
+    }
+    const entry: PoolEntry = { pool, db, mode, loginParams };
     this.entries.set(key, entry);
     this.byPool.set(pool, entry);
+    pool.observer = this.observer;
+    this.onPoolCreated?.(pool);
     return entry;
   }
 
@@ -49,6 +61,10 @@ export class PoolRegistry implements ConnectionBudget {
 
   all(): IterableIterator<PoolEntry> {
     return this.entries.values();
+  }
+
+  *pools(): IterableIterator<Pool> {
+    for (const e of this.entries.values()) yield e.pool;
   }
 
   get currentConfig(): Config {
@@ -115,4 +131,12 @@ export class PoolRegistry implements ConnectionBudget {
       serverLoginRetryMs: s.serverLoginRetryMs,
     };
   }
+}
+
+/** Login parameters minus the ones that describe a particular user. */
+function withoutUserParams(params: ReadonlyMap<string, string>): ReadonlyMap<string, string> {
+  const out = new Map(params);
+  out.delete('session_authorization');
+  out.delete('is_superuser');
+  return out;
 }

@@ -61,10 +61,14 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   readonly secretKey: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
   /** Bytes read while no server was linked, written as soon as one is. */
   private pending: Buffer[] = [];
   private terminated = false;
   private linkRetries = 0;
+  /** When the current server was linked (ms), for transaction time stats. */
+  linkedAt = 0;
   private readonly login = new PacketBuffer();
   private wake: (() => void) | null = null;
   private readonly scanner: FrameScanner;
@@ -79,6 +83,8 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     this.lastActivity = this.connectedAt;
     this.remoteAddress = socket.remoteAddress ?? '';
     this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = socket.localAddress ?? '';
+    this.localPort = socket.localPort ?? 0;
     this.scanner = new FrameScanner(CLIENT_FRAMES, ctx.config.settings.maxPacketSize, this);
     // BackendKeyData of our own: the client's cancel key never names a real backend.
     let pid = randomInt(1, 0x7fffffff);
@@ -255,6 +261,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   private onForwardData(chunk: Buffer): void {
     if (this.state === ClientState.closed) return;
     this.ctx.stats.bytesFromClients += chunk.length;
+    if (this.entry !== null) this.entry.pool.stats.bytesReceived += chunk.length;
     this.lastActivity = this.ctx.clock.now;
     const end = this.scanner.scan(chunk);
     const carry = this.scanner.carry;
@@ -281,7 +288,10 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
       return false;
     }
     this.outstanding++;
-    if (type === Frontend.Query) this.ctx.stats.queries++;
+    if (type === Frontend.Query) {
+      this.ctx.stats.queries++;
+      if (this.entry !== null) this.entry.pool.stats.queries++;
+    }
     return true;
   }
 
@@ -346,6 +356,8 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     this.linkRetries = 0;
     this.setState(ClientState.active);
     this.ctx.stats.transactions++;
+    this.entry!.pool.stats.transactions++;
+    this.linkedAt = Date.now();
     const pending = this.pending;
     this.pending = [];
     const ok = pending.length === 0 || this.server!.writeBuffers(pending);
@@ -356,6 +368,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
 
   forwardFromServer(carry: Buffer | null, chunk: Buffer, end: number): boolean {
     this.ctx.stats.bytesToClients += end;
+    this.entry!.pool.stats.bytesSent += end;
     if (carry !== null) this.socket.write(carry);
     return this.socket.write(end === chunk.length ? chunk : chunk.subarray(0, end));
   }
@@ -367,6 +380,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   /** The release rule fired: the server is back in the pool and this client is idle. */
   onReleased(): void {
     this.server = null;
+    if (this.entry !== null) this.entry.pool.stats.transactionTimeUs += (Date.now() - this.linkedAt) * 1000;
     if (this.state === ClientState.closed) return;
     this.setState(ClientState.idle);
     this.socket.resume();

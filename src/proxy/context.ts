@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import type { PoolRegistry } from '../pool/registry.js';
+import type { Control } from '../admin/control.js';
 
 /** Counters bumped on the hot path as plain fields; metrics read them at scrape time. */
 export class ProxyStats {
@@ -40,6 +41,8 @@ export interface ProxyContext {
   readonly scramKeys: Map<string, ScramKeys>;
   /** A coarse clock, refreshed by the janitor, for timestamps on the hot path. */
   readonly clock: { now: number };
+  /** The admin verbs, for console sessions (set once the app is composed). */
+  control?: Control;
   /** Client connections currently open (for max_client_conn). */
   clientCount(): number;
 }

@@ -51,6 +51,7 @@ export class ServerConn implements PoolServer, FrameSink {
   readonly createdAt: number;
   idleSince: number;
   closeNeeded = false;
+  generation = 0;
   state: ServerState = ServerState.idle;
   client: ServerClient | null = null;
   txStatus: number;
@@ -66,6 +67,8 @@ export class ServerConn implements PoolServer, FrameSink {
   /** The linked client was sent the server's FATAL: it expects its connection to end. */
   fatalForwarded = false;
   bytesIn = 0;
+  /** Result of the write gate at login (null: not checked, target_session_attrs=any). */
+  writable: boolean | null = null;
   /** Query run before a transaction-pooled server goes back to the pool (server_reset_query_always). */
   resetOnRelease = '';
   linkedAt = 0;

@@ -7,7 +7,14 @@ import { ServerConn } from '../proxy/server-conn.js';
 import { isPermanentLoginError, type Pool, type PoolServer, type ServerFactory } from '../pool/pool.js';
 import { parseSecret } from '../auth/secret.js';
 import type { ProxyContext } from '../proxy/context.js';
-import type { DatabaseConfig } from '../config/types.js';
+import type { DatabaseConfig, HostPort } from '../config/types.js';
+import { gateApplies, satisfies, writableFromParams, WRITABLE_PROBE_SQL } from './write-gate.js';
+import { ErrorCode, PgRelayError } from '../errors.js';
+import { SqlState } from '../protocol/sqlstate.js';
+
+function isSame(a: HostPort, b: { host: string; port: number } | undefined): boolean {
+  return b !== undefined && a.host === b.host && a.port === b.port;
+}
 
 export class UpstreamConnector implements ServerFactory {
   private ctx: ProxyContext | null = null;
@@ -16,6 +23,10 @@ export class UpstreamConnector implements ServerFactory {
   bind(ctx: ProxyContext): void {
     this.ctx = ctx;
   }
+
+  /** The last upstream each database's connections went to, and whether it passed the gate. */
+  readonly upstreams = new Map<string, { host: string; port: number; writable: boolean | null; checkedAt: number }>();
+  writeGateRejections = new Map<string, number>();
 
   async connect(pool: Pool): Promise<PoolServer> {
     const ctx = this.ctx!;
@@ -26,8 +37,14 @@ export class UpstreamConnector implements ServerFactory {
     const user = db.user ?? pool.user;
     const database = db.dbname ?? pool.database;
     const credential = this.credentialFor(db, user);
+    const gate = db.targetSessionAttrs;
+    const last = this.upstreams.get(pool.database);
+    // The host that worked last time first, then the rest in the configured order.
+    const hosts = [...db.hosts].sort((a, b) => Number(isSame(b, last)) - Number(isSame(a, last)));
     let lastError: Error = new Error(`no hosts configured for database ${pool.database}`);
-    for (const address of db.hosts) {
+    let fallback: ServerConn | null = null;
+    for (const address of hosts) {
+      let server: ServerConn;
       try {
         const result = await login({
           address,
@@ -37,8 +54,7 @@ export class UpstreamConnector implements ServerFactory {
           connectTimeoutMs: settings.serverConnectTimeoutMs,
           keepAlive: settings.tcpKeepalive,
         });
-        if (entry.loginParams === null) entry.loginParams = new Map(result.params);
-        const server = new ServerConn(
+        server = new ServerConn(
           address,
           result.socket,
           result,
@@ -50,16 +66,52 @@ export class UpstreamConnector implements ServerFactory {
             ctx.logger.debug({ server: s.id, pool: pool.key, reason, byUs }, 'server connection closed');
           },
         );
-        if (settings.serverResetQueryAlways) server.resetOnRelease = settings.serverResetQuery;
-        ctx.logger.debug({ server: server.id, pool: pool.key, host: address.host, port: address.port, pid: result.processId }, 'server connection opened');
-        return server;
       } catch (err) {
         lastError = err as Error;
         ctx.logger.warn({ pool: pool.key, host: address.host, port: address.port, err: (err as Error).message }, 'server login failed');
         if (isPermanentLoginError(err)) break;
+        continue;
       }
+      const writable = gateApplies(gate) ? await this.probeWritable(server) : null;
+      const ok = writable === null || satisfies(gate, writable);
+      this.upstreams.set(pool.database, { host: address.host, port: address.port, writable, checkedAt: Date.now() });
+      server.writable = writable;
+      if (ok && !(gate === 'prefer-standby' && writable === true)) {
+        if (entry.loginParams === null) entry.loginParams = new Map(server.params);
+        if (settings.serverResetQueryAlways) server.resetOnRelease = settings.serverResetQuery;
+        fallback?.close('a better upstream was found');
+        ctx.logger.debug({ server: server.id, pool: pool.key, host: address.host, port: address.port, pid: server.processId, writable }, 'server connection opened');
+        return server;
+      }
+      if (ok && fallback === null) {
+        fallback = server; // prefer-standby: a primary will do if no standby answers
+        continue;
+      }
+      // The write gate: a client is never handed a server that does not match target_session_attrs.
+      this.writeGateRejections.set(pool.database, (this.writeGateRejections.get(pool.database) ?? 0) + 1);
+      ctx.logger.info({ pool: pool.key, host: address.host, port: address.port, writable, targetSessionAttrs: gate }, 'write gate: server rejected');
+      lastError = new PgRelayError(ErrorCode.ServerConnectFailed, `no upstream for ${pool.database} matches target_session_attrs=${gate} (last tried ${address.host}:${address.port}: ${writable ? 'writable' : 'read-only'})`, SqlState.CannotConnectNow);
+      server.close('write gate');
+    }
+    if (fallback !== null) {
+      if (entry.loginParams === null) entry.loginParams = new Map(fallback.params);
+      return fallback;
     }
     throw lastError;
+  }
+
+  /** Writability from the login ParameterStatus, or from a probe query on older servers. */
+  private async probeWritable(server: ServerConn): Promise<boolean> {
+    const reported = writableFromParams(server.params);
+    if (reported !== null) return reported;
+    try {
+      await server.runInternal(WRITABLE_PROBE_SQL);
+      server.endInternal();
+      return true;
+    } catch {
+      server.endInternal();
+      return false;
+    }
   }
 
   private credentialFor(db: DatabaseConfig, user: string): ServerCredential {

@@ -11,6 +11,7 @@ class FakeServer implements PoolServer {
   readonly id = FakeServer.next++;
   idleSince = 0;
   closeNeeded = false;
+  generation = 0;
   closed: string | null = null;
   constructor(readonly createdAt: number) {}
   close(reason: string): void {

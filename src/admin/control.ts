@@ -1,0 +1,188 @@
+// The verbs and read-only snapshots that every admin surface (HTTP API, SQL console, signals,
+// metrics) uses. Observers only see these plain objects, never pool or socket internals.
+
+/** Outcome of a PAUSE: drained, timed out (pool stays paused), or overtaken by a RESUME. */
+export interface PauseResult {
+  readonly result: 'drained' | 'timeout' | 'resumed' | 'ignored';
+  /** null = every database. */
+  readonly database: string | null;
+  readonly drainMs: number;
+  /** Server connections still open when the call returned (0 when drained). */
+  readonly serversLeft: number;
+  /** Clients still inside a transaction when the drain deadline passed. */
+  readonly inTransaction: readonly InTransactionClient[];
+  /** When the pause will be lifted automatically (pause_max_duration), ISO time; null = never. */
+  readonly autoResumeAt: string | null;
+  /** Why a pause was ignored (e.g. tied to a node that is not the current upstream). */
+  readonly reason?: string;
+}
+
+export interface InTransactionClient {
+  readonly client: number;
+  readonly user: string;
+  readonly database: string;
+  readonly addr: string;
+  readonly port: number;
+  /** Milliseconds since the client's last activity. */
+  readonly idleMs: number;
+}
+
+export interface ResumeResult {
+  readonly database: string | null;
+  /** False when nothing was paused (RESUME is idempotent). */
+  readonly wasPaused: boolean;
+  readonly pausedMs: number;
+  readonly waitingClients: number;
+}
+
+export interface UpstreamSnapshot {
+  readonly host: string;
+  readonly port: number;
+  /** Passed the write gate at its last login (null: no server connection made yet). */
+  readonly writable: boolean | null;
+  readonly checkedAt: string | null;
+}
+
+export interface DatabaseState {
+  readonly name: string;
+  readonly paused: boolean;
+  readonly pausedSince: string | null;
+  readonly autoResumeAt: string | null;
+  readonly waitingClients: number;
+  readonly upstream: UpstreamSnapshot | null;
+  readonly targetSessionAttrs: string;
+}
+
+export interface StateSnapshot {
+  readonly paused: boolean;
+  readonly pausedSince: string | null;
+  readonly autoResumeAt: string | null;
+  readonly waitingClients: number;
+  readonly shuttingDown: boolean;
+  readonly databases: readonly DatabaseState[];
+}
+
+export interface PoolSnapshot {
+  readonly database: string;
+  readonly user: string;
+  readonly poolMode: string;
+  readonly clActive: number;
+  readonly clWaiting: number;
+  readonly clIdle: number;
+  readonly svActive: number;
+  readonly svIdle: number;
+  readonly svLogin: number;
+  readonly maxWaitMs: number;
+  readonly paused: boolean;
+}
+
+export interface ClientSnapshot {
+  readonly id: number;
+  readonly user: string;
+  readonly database: string;
+  /** active | idle | waiting | login (PgBouncer's names where they exist). */
+  readonly state: string;
+  readonly addr: string;
+  readonly port: number;
+  readonly localAddr: string;
+  readonly localPort: number;
+  readonly connectTime: string;
+  readonly requestTime: string;
+  readonly waitMs: number;
+  readonly server: number | null;
+  readonly applicationName: string;
+}
+
+export interface ServerSnapshot {
+  readonly id: number;
+  readonly user: string;
+  readonly database: string;
+  /** active | idle | login */
+  readonly state: string;
+  readonly addr: string;
+  readonly port: number;
+  readonly localPort: number;
+  readonly connectTime: string;
+  readonly requestTime: string;
+  readonly closeNeeded: boolean;
+  readonly client: number | null;
+  readonly remotePid: number;
+  readonly applicationName: string;
+  readonly writable: boolean | null;
+}
+
+export interface DatabaseSnapshot {
+  readonly name: string;
+  readonly hosts: string;
+  readonly ports: string;
+  readonly dbname: string;
+  readonly forceUser: string;
+  readonly poolSize: number;
+  readonly minPoolSize: number;
+  readonly reservePoolSize: number;
+  readonly serverLifetimeS: number;
+  readonly poolMode: string;
+  readonly maxConnections: number;
+  readonly currentConnections: number;
+  readonly currentClientConnections: number;
+  readonly paused: boolean;
+  readonly targetSessionAttrs: string;
+}
+
+export interface StatsSnapshot {
+  readonly database: string;
+  readonly serverAssignments: number;
+  readonly transactions: number;
+  readonly queries: number;
+  readonly bytesReceived: number;
+  readonly bytesSent: number;
+  /** Microseconds, summed. */
+  readonly transactionTimeUs: number;
+  readonly waitTimeUs: number;
+  readonly waits: number;
+}
+
+export interface ConfigRow {
+  readonly key: string;
+  readonly value: string;
+  readonly default: string;
+  readonly changeable: boolean;
+}
+
+/** Admin verbs. Unknown database names throw AdminError('PGRELAY_NO_SUCH_DATABASE'). */
+export interface Control {
+  pause(opts?: { database?: string; timeoutMs?: number; node?: string }): Promise<PauseResult>;
+  resume(opts?: { database?: string }): ResumeResult;
+  /** Close every server connection when next released (idle ones now). */
+  reconnect(database?: string): number;
+  /** Resolve once the servers RECONNECT marked are closed. */
+  waitClose(database?: string): Promise<void>;
+  /** Drop the clients and servers of a database (or all) now. */
+  kill(database?: string): number;
+  reload(): void;
+  shutdown(): void;
+  state(): StateSnapshot;
+  pools(): PoolSnapshot[];
+  clients(): ClientSnapshot[];
+  servers(): ServerSnapshot[];
+  databases(): DatabaseSnapshot[];
+  stats(): StatsSnapshot[];
+  config(): ConfigRow[];
+  users(): { name: string; poolMode: string }[];
+  version(): string;
+  /** Liveness: the event loop runs. Readiness: listening, not shutting down. */
+  ready(): boolean;
+}
+
+/** An admin error with a stable code and the HTTP status / SQLSTATE it maps to. */
+export class AdminError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly httpStatus = 400,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'AdminError';
+  }
+}

@@ -1,0 +1,297 @@
+// The Control verbs and snapshots over the running proxy: the one place that reads pools, client
+// sessions and server connections on behalf of the admin surfaces (HTTP, console, metrics).
+
+import { AdminError, type ClientSnapshot, type ConfigRow, type Control, type DatabaseSnapshot, type InTransactionClient, type PauseResult, type PoolSnapshot, type ResumeResult, type ServerSnapshot, type StateSnapshot, type StatsSnapshot } from './admin/control.js';
+import { SETTINGS_TABLE, formatSetting } from './config/settings.js';
+import { TxStatus } from './protocol/message-types.js';
+import { ClientState, type ClientSession } from './proxy/client-session.js';
+import type { ServerConn } from './proxy/server-conn.js';
+import type { PauseController } from './pool/pause.js';
+import type { ProxyContext } from './proxy/context.js';
+import type { UpstreamConnector } from './upstream/connector.js';
+import { VERSION } from './version.js';
+
+export interface ControlParts {
+  readonly ctx: ProxyContext;
+  readonly clients: ReadonlySet<ClientSession>;
+  readonly pause: PauseController;
+  readonly connector: UpstreamConnector;
+  reload(): void;
+  shutdown(): void;
+  ready(): boolean;
+  shuttingDown(): boolean;
+}
+
+const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined || ms === 0 ? null : new Date(ms).toISOString());
+
+export class ProxyControl implements Control {
+  constructor(private readonly parts: ControlParts) {}
+
+  private get ctx(): ProxyContext {
+    return this.parts.ctx;
+  }
+
+  /** Validates a database name given to an admin verb (null/undefined = all). */
+  private scope(database: string | undefined): string | null {
+    if (database === undefined || database === '') return null;
+    if (this.ctx.registry.findDatabase(database) === undefined) {
+      throw new AdminError('PGRELAY_NO_SUCH_DATABASE', `no such database: ${database}`, 404, 'database');
+    }
+    return database;
+  }
+
+  async pause(opts: { database?: string; timeoutMs?: number; node?: string } = {}): Promise<PauseResult> {
+    const database = this.scope(opts.database);
+    if (opts.timeoutMs !== undefined && (!Number.isInteger(opts.timeoutMs) || opts.timeoutMs < 0)) {
+      throw new AdminError('PGRELAY_BAD_REQUEST', 'timeout_ms must be a non-negative integer', 400, 'timeout_ms');
+    }
+    if (opts.node !== undefined && opts.node !== '') {
+      // A hook pauses "for this node": only honour it when that node is what we are connected to.
+      const current = this.currentUpstreams(database);
+      if (current.length > 0 && !current.some((u) => `${u.host}:${u.port}` === opts.node || u.host === opts.node)) {
+        this.ctx.logger.info({ database, node: opts.node, current }, 'pause ignored: node is not the current upstream');
+        return { result: 'ignored', database, drainMs: 0, serversLeft: 0, inTransaction: [], autoResumeAt: null, reason: `node ${opts.node} is not the current upstream (${current.map((u) => `${u.host}:${u.port}`).join(', ')})` };
+      }
+    }
+    return this.parts.pause.pause(database, opts.timeoutMs);
+  }
+
+  resume(opts: { database?: string } = {}): ResumeResult {
+    return this.parts.pause.resume(this.scope(opts.database));
+  }
+
+  reconnect(database?: string): number {
+    const db = this.scope(database);
+    let n = 0;
+    for (const e of this.ctx.registry.all()) if (db === null || e.pool.database === db) n += e.pool.reconnect('RECONNECT');
+    return n;
+  }
+
+  async waitClose(database?: string): Promise<void> {
+    const db = this.scope(database);
+    const pending = (): number => {
+      let n = 0;
+      for (const e of this.ctx.registry.all()) {
+        if (db !== null && e.pool.database !== db) continue;
+        for (const s of e.pool.servers().active) if (s.closeNeeded) n++;
+      }
+      return n;
+    };
+    while (pending() > 0) await new Promise((r) => setTimeout(r, 50).unref());
+  }
+
+  kill(database?: string): number {
+    const db = this.scope(database);
+    let n = 0;
+    for (const c of [...this.parts.clients]) {
+      if (db === null || c.database === db) {
+        c.fatal('57P01', 'terminating connection due to administrator command (KILL)', 'KILL');
+        n++;
+      }
+    }
+    for (const e of this.ctx.registry.all()) if (db === null || e.pool.database === db) e.pool.reconnect('KILL');
+    return n;
+  }
+
+  reload(): void {
+    this.parts.reload();
+  }
+
+  shutdown(): void {
+    this.parts.shutdown();
+  }
+
+  ready(): boolean {
+    return this.parts.ready();
+  }
+
+  version(): string {
+    return VERSION;
+  }
+
+  private currentUpstreams(database: string | null): { host: string; port: number }[] {
+    const out: { host: string; port: number }[] = [];
+    for (const [db, u] of this.parts.connector.upstreams) if (database === null || db === database) out.push(u);
+    return out;
+  }
+
+  inTransaction(database: string | null): InTransactionClient[] {
+    const now = Date.now();
+    const out: InTransactionClient[] = [];
+    for (const c of this.parts.clients) {
+      if (c.state !== ClientState.active || c.server === null) continue;
+      if (database !== null && c.database !== database) continue;
+      if (c.server.txStatus === TxStatus.Idle && c.outstanding === 0) continue;
+      out.push({ client: c.id, user: c.user, database: c.database, addr: c.remoteAddress, port: c.remotePort, idleMs: now - c.lastActivity });
+    }
+    return out;
+  }
+
+  state(): StateSnapshot {
+    const pause = this.parts.pause;
+    const names = new Set<string>();
+    for (const name of this.ctx.config.databases.keys()) if (name !== '*') names.add(name);
+    for (const e of this.ctx.registry.all()) names.add(e.pool.database);
+    let waitingTotal = 0;
+    const databases = [...names].sort().map((name) => {
+      let waiting = 0;
+      for (const e of this.ctx.registry.all()) if (e.pool.database === name) waiting += e.pool.waitingCount;
+      waitingTotal += waiting;
+      const st = pause.stateOf(name);
+      const u = this.parts.connector.upstreams.get(name);
+      return {
+        name,
+        paused: pause.isPaused(name),
+        pausedSince: iso(st?.since),
+        autoResumeAt: iso(st?.autoResumeAt),
+        waitingClients: waiting,
+        upstream: u === undefined ? null : { host: u.host, port: u.port, writable: u.writable, checkedAt: iso(u.checkedAt) },
+        targetSessionAttrs: this.ctx.registry.findDatabase(name)?.targetSessionAttrs ?? 'read-write',
+      };
+    });
+    const g = pause.globalState;
+    return {
+      paused: g !== null,
+      pausedSince: iso(g?.since),
+      autoResumeAt: iso(g?.autoResumeAt),
+      waitingClients: waitingTotal,
+      shuttingDown: this.parts.shuttingDown(),
+      databases,
+    };
+  }
+
+  pools(): PoolSnapshot[] {
+    const byPool = new Map<unknown, { active: number; idle: number }>();
+    for (const c of this.parts.clients) {
+      if (c.pool === null) continue;
+      const row = byPool.get(c.pool) ?? { active: 0, idle: 0 };
+      if (c.state === ClientState.active || c.state === ClientState.linking) row.active++;
+      else if (c.state === ClientState.idle) row.idle++;
+      byPool.set(c.pool, row);
+    }
+    const now = Date.now();
+    return [...this.ctx.registry.all()].map((e) => {
+      const p = e.pool;
+      const cl = byPool.get(p) ?? { active: 0, idle: 0 };
+      return {
+        database: p.database,
+        user: p.user,
+        poolMode: e.mode,
+        clActive: cl.active + cl.idle,
+        clWaiting: p.waitingCount,
+        clIdle: cl.idle,
+        svActive: p.activeCount,
+        svIdle: p.idleCount,
+        svLogin: p.connectingCount,
+        maxWaitMs: p.oldestWaitMs(now),
+        paused: p.isPaused,
+      };
+    });
+  }
+
+  clients(): ClientSnapshot[] {
+    const now = Date.now();
+    return [...this.parts.clients].map((c) => ({
+      id: c.id,
+      user: c.user,
+      database: c.database,
+      state: c.state === ClientState.waiting || c.state === ClientState.linking ? 'waiting' : c.state === ClientState.login ? 'login' : c.state === ClientState.active ? 'active' : 'idle',
+      addr: c.remoteAddress,
+      port: c.remotePort,
+      localAddr: c.localAddress,
+      localPort: c.localPort,
+      connectTime: iso(c.connectedAt) ?? '',
+      requestTime: iso(c.lastActivity) ?? '',
+      waitMs: c.waitingSince > 0 ? now - c.waitingSince : 0,
+      server: c.server?.id ?? null,
+      applicationName: c.params.get('application_name') ?? '',
+    }));
+  }
+
+  servers(): ServerSnapshot[] {
+    const out: ServerSnapshot[] = [];
+    for (const e of this.ctx.registry.all()) {
+      const { idle, active } = e.pool.servers();
+      const row = (s: ServerConn, state: string): ServerSnapshot => ({
+        id: s.id,
+        user: e.db.user ?? e.pool.user,
+        database: e.pool.database,
+        state,
+        addr: s.address.host,
+        port: s.address.port,
+        localPort: s.localPort ?? 0,
+        connectTime: iso(s.createdAt) ?? '',
+        requestTime: iso(s.linkedAt || s.idleSince) ?? '',
+        closeNeeded: s.closeNeeded,
+        client: s.client?.id ?? null,
+        remotePid: s.processId,
+        applicationName: s.params.get('application_name') ?? '',
+        writable: s.writable,
+      });
+      for (const s of active) out.push(row(s as ServerConn, 'active'));
+      for (const s of idle) out.push(row(s as ServerConn, 'idle'));
+    }
+    return out;
+  }
+
+  databases(): DatabaseSnapshot[] {
+    const s = this.ctx.config.settings;
+    const clientsPerDb = new Map<string, number>();
+    for (const c of this.parts.clients) clientsPerDb.set(c.database, (clientsPerDb.get(c.database) ?? 0) + 1);
+    const serversPerDb = new Map<string, number>();
+    for (const e of this.ctx.registry.all()) serversPerDb.set(e.pool.database, (serversPerDb.get(e.pool.database) ?? 0) + e.pool.serverCount);
+    return [...this.ctx.config.databases.values()].map((db) => ({
+      name: db.name,
+      hosts: db.hosts.map((h) => h.host).join(','),
+      ports: db.hosts.map((h) => String(h.port)).join(','),
+      dbname: db.dbname ?? db.name,
+      forceUser: db.user ?? '',
+      poolSize: db.poolSize ?? s.defaultPoolSize,
+      minPoolSize: db.minPoolSize ?? s.minPoolSize,
+      reservePoolSize: db.reservePoolSize ?? s.reservePoolSize,
+      serverLifetimeS: Math.round((db.serverLifetimeMs ?? s.serverLifetimeMs) / 1000),
+      poolMode: db.poolMode ?? s.poolMode,
+      maxConnections: db.maxDbConnections ?? s.maxDbConnections,
+      currentConnections: serversPerDb.get(db.name) ?? 0,
+      currentClientConnections: clientsPerDb.get(db.name) ?? 0,
+      paused: this.parts.pause.isPaused(db.name),
+      targetSessionAttrs: db.targetSessionAttrs,
+    }));
+  }
+
+  stats(): StatsSnapshot[] {
+    const per = new Map<string, StatsSnapshot & Record<string, number | string>>();
+    for (const e of this.ctx.registry.all()) {
+      const st = e.pool.stats;
+      const row = per.get(e.pool.database) ?? { database: e.pool.database, serverAssignments: 0, transactions: 0, queries: 0, bytesReceived: 0, bytesSent: 0, transactionTimeUs: 0, waitTimeUs: 0, waits: 0 };
+      per.set(e.pool.database, {
+        ...row,
+        serverAssignments: row.serverAssignments + st.assignments,
+        transactions: row.transactions + st.transactions,
+        queries: row.queries + st.queries,
+        bytesReceived: row.bytesReceived + st.bytesReceived,
+        bytesSent: row.bytesSent + st.bytesSent,
+        transactionTimeUs: row.transactionTimeUs + st.transactionTimeUs,
+        waitTimeUs: row.waitTimeUs + st.waitTimeUs,
+        waits: row.waits + st.waits,
+      });
+    }
+    return [...per.values()];
+  }
+
+  config(): ConfigRow[] {
+    const settings = this.ctx.config.settings;
+    return SETTINGS_TABLE.filter((s) => s.aliasOf === undefined).map((s) => ({
+      key: s.key,
+      value: formatSetting(s, settings),
+      default: s.default,
+      changeable: s.reload,
+    }));
+  }
+
+  users(): { name: string; poolMode: string }[] {
+    const names = new Set<string>([...this.ctx.config.users.keys()]);
+    for (const e of this.ctx.registry.all()) names.add(e.pool.user);
+    return [...names].sort().map((name) => ({ name, poolMode: this.ctx.config.users.get(name)?.poolMode ?? this.ctx.config.settings.poolMode }));
+  }
+}

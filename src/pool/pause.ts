@@ -1,0 +1,159 @@
+// PAUSE / RESUME as pool behaviour: a global pause and per-database pauses that compose, a PAUSE
+// call that completes when the paused pools hold no server connection (or at its drain deadline),
+// RESUME that completes any PAUSE still draining, and an auto-resume for forgotten pauses.
+
+import type { Pool, PoolObserver } from './pool.js';
+import type { PauseResult, ResumeResult, InTransactionClient } from '../admin/control.js';
+
+/** The pools a pause applies to, and what the controller needs from the rest of the app. */
+export interface PauseHost {
+  pools(): Iterable<Pool>;
+  /** Clients inside a transaction on `database` (null = any), for the drain-timeout report. */
+  inTransaction(database: string | null): InTransactionClient[];
+  onEvent(event: PauseEvent): void;
+}
+
+export type PauseEvent =
+  | { kind: 'pause'; database: string | null; drainTimeoutMs: number; autoResumeAt: number | null }
+  | { kind: 'drain'; database: string | null; result: PauseResult['result']; drainMs: number; serversLeft: number; inTransaction: number }
+  | { kind: 'resume'; database: string | null; pausedMs: number; waitingClients: number; auto: boolean };
+
+interface Pending {
+  readonly database: string | null;
+  readonly startedAt: number;
+  readonly timer: NodeJS.Timeout;
+  resolve(result: PauseResult): void;
+}
+
+interface PauseState {
+  readonly since: number;
+  readonly autoResumeAt: number | null;
+}
+
+export class PauseController implements PoolObserver {
+  private global: PauseState | null = null;
+  private readonly perDatabase = new Map<string, PauseState>();
+  private pending: Pending[] = [];
+  autoResumes = 0;
+
+  constructor(
+    private readonly host: PauseHost,
+    private readonly limits: () => { pauseDrainTimeoutMs: number; pauseMaxDurationMs: number },
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Whether `database` is paused, by its own pause or the global one. */
+  isPaused(database: string): boolean {
+    return this.global !== null || this.perDatabase.has(database);
+  }
+
+  /** The pause state that applies to `database` (its own, else the global one). */
+  stateOf(database: string | null): PauseState | null {
+    if (database === null) return this.global;
+    return this.perDatabase.get(database) ?? this.global;
+  }
+
+  get globalState(): PauseState | null {
+    return this.global;
+  }
+
+  /** Applies the current pause state to a pool (also used for pools created during a pause). */
+  applyTo(pool: Pool): void {
+    if (this.isPaused(pool.database)) pool.pause();
+    else pool.resume();
+  }
+
+  pause(database: string | null, drainTimeoutMs?: number): Promise<PauseResult> {
+    const now = this.now();
+    const limits = this.limits();
+    const timeout = drainTimeoutMs ?? limits.pauseDrainTimeoutMs;
+    const existing = database === null ? this.global : this.perDatabase.get(database);
+    // PAUSE is idempotent: a second PAUSE keeps the first one's start and auto-resume time.
+    const state: PauseState = existing ?? { since: now, autoResumeAt: limits.pauseMaxDurationMs > 0 ? now + limits.pauseMaxDurationMs : null };
+    if (database === null) this.global = state;
+    else this.perDatabase.set(database, state);
+    for (const pool of this.host.pools()) this.applyTo(pool);
+    if (existing === null || existing === undefined) {
+      this.host.onEvent({ kind: 'pause', database, drainTimeoutMs: timeout, autoResumeAt: state.autoResumeAt });
+    }
+    return new Promise<PauseResult>((resolve) => {
+      const timer = setTimeout(() => this.finish(entry, 'timeout'), timeout);
+      timer.unref();
+      const entry: Pending = { database, startedAt: now, timer, resolve };
+      this.pending.push(entry);
+      this.check();
+    });
+  }
+
+  resume(database: string | null, auto = false): ResumeResult {
+    const now = this.now();
+    let state: PauseState | null | undefined;
+    if (database === null) {
+      // A global RESUME lifts every pause, per-database ones included: nothing stays stuck.
+      state = this.global ?? [...this.perDatabase.values()].sort((a, b) => a.since - b.since)[0] ?? null;
+      this.global = null;
+      this.perDatabase.clear();
+    } else {
+      state = this.perDatabase.get(database);
+      this.perDatabase.delete(database);
+    }
+    for (const pool of this.host.pools()) this.applyTo(pool);
+    // Any PAUSE call still draining for a scope that is no longer paused completes now.
+    for (const p of [...this.pending]) {
+      if (p.database === null ? this.global === null : !this.isPaused(p.database)) this.finish(p, 'resumed');
+    }
+    let waiting = 0;
+    for (const pool of this.host.pools()) if (database === null || pool.database === database) waiting += pool.waitingCount;
+    const pausedMs = state !== null && state !== undefined ? now - state.since : 0;
+    if (state !== null && state !== undefined) {
+      if (auto) this.autoResumes++;
+      this.host.onEvent({ kind: 'resume', database, pausedMs, waitingClients: waiting, auto });
+    }
+    return { database, wasPaused: state !== null && state !== undefined, pausedMs, waitingClients: waiting };
+  }
+
+  /** Janitor: lift pauses past pause_max_duration. */
+  sweep(now: number): void {
+    if (this.global?.autoResumeAt != null && now >= this.global.autoResumeAt) this.resume(null, true);
+    for (const [db, st] of [...this.perDatabase]) {
+      if (st.autoResumeAt !== null && now >= st.autoResumeAt) this.resume(db, true);
+    }
+    this.check();
+  }
+
+  onServersChanged(): void {
+    if (this.pending.length > 0) this.check();
+  }
+
+  onWaited(): void {}
+
+  private serversIn(database: string | null): number {
+    let n = 0;
+    for (const pool of this.host.pools()) if (database === null || pool.database === database) n += pool.serverCount;
+    return n;
+  }
+
+  /** Completes every PAUSE whose pools now hold zero server connections. */
+  private check(): void {
+    for (const p of [...this.pending]) if (this.serversIn(p.database) === 0) this.finish(p, 'drained');
+  }
+
+  private finish(p: Pending, result: 'drained' | 'timeout' | 'resumed'): void {
+    const i = this.pending.indexOf(p);
+    if (i < 0) return;
+    this.pending.splice(i, 1);
+    clearTimeout(p.timer);
+    const drainMs = this.now() - p.startedAt;
+    const serversLeft = result === 'drained' ? 0 : this.serversIn(p.database);
+    const inTransaction = result === 'timeout' ? this.host.inTransaction(p.database) : [];
+    const st = this.stateOf(p.database);
+    const autoResumeAt = st?.autoResumeAt != null ? new Date(st.autoResumeAt).toISOString() : null;
+    this.host.onEvent({ kind: 'drain', database: p.database, result, drainMs, serversLeft, inTransaction: inTransaction.length });
+    p.resolve({ result, database: p.database, drainMs, serversLeft, inTransaction, autoResumeAt });
+  }
+
+  /** Resolves outstanding PAUSE calls at shutdown. */
+  close(): void {
+    for (const p of [...this.pending]) this.finish(p, 'resumed');
+  }
+}
