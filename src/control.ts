@@ -132,6 +132,7 @@ export class ProxyControl implements Control {
     const names = new Set<string>();
     for (const name of this.ctx.config.databases.keys()) if (name !== '*') names.add(name);
     for (const e of this.ctx.registry.all()) names.add(e.pool.database);
+    for (const name of pause.pausedDatabases()) names.add(name);
     let waitingTotal = 0;
     const databases = [...names].sort().map((name) => {
       let waiting = 0;

@@ -53,6 +53,11 @@ export class PauseController implements PoolObserver {
     return this.perDatabase.get(database) ?? this.global;
   }
 
+  /** Databases with a pause of their own. */
+  pausedDatabases(): string[] {
+    return [...this.perDatabase.keys()];
+  }
+
   get globalState(): PauseState | null {
     return this.global;
   }

@@ -1,0 +1,169 @@
+// SHOW STATS, STATS_TOTALS, STATS_AVERAGES and TOTALS in PgBouncer 1.25's layouts (src/stats.c),
+// filled from Control.stats(). Times are microseconds, bytes are bytes.
+//
+// What the snapshot does not carry reads 0: query time (pgrelay sums transaction time only),
+// prepared-statement counters (not tracked), and the per-second rates, which PgBouncer computes
+// over the last stats_period; the snapshot holds totals only. avg_xact_time and avg_wait_time
+// are averages since start (PgBouncer's: over the last stats_period), the closest honest figure.
+
+import type { Control, StatsSnapshot } from './control.js';
+import { int, table, text, type Col, type ShowItem } from './console-result.js';
+
+function perItem(total: number, count: number): number {
+  return count > 0 ? total / count : 0;
+}
+
+/** The figures behind every layout, in PgBouncer's PgStats terms. */
+interface Figures {
+  readonly database: string;
+  readonly serverAssignments: number;
+  readonly xacts: number;
+  readonly queries: number;
+  readonly received: number;
+  readonly sent: number;
+  readonly xactTimeUs: number;
+  readonly queryTimeUs: number;
+  readonly waitTimeUs: number;
+}
+
+function figures(s: StatsSnapshot): Figures {
+  return {
+    database: s.database,
+    serverAssignments: s.serverAssignments,
+    xacts: s.transactions,
+    queries: s.queries,
+    received: s.bytesReceived,
+    sent: s.bytesSent,
+    xactTimeUs: s.transactionTimeUs,
+    queryTimeUs: 0,
+    waitTimeUs: s.waitTimeUs,
+  };
+}
+
+const zero = (): number => 0;
+const avgXactTime = (f: Figures): number => perItem(f.xactTimeUs, f.xacts);
+const avgQueryTime = (f: Figures): number => perItem(f.queryTimeUs, f.queries);
+// PgBouncer divides wait time by server assignments (each assignment ends one wait).
+const avgWaitTime = (f: Figures): number => perItem(f.waitTimeUs, f.serverAssignments);
+
+/** The eleven total_ columns of SHOW STATS (after database), under the given names. */
+function totalCols(names: readonly string[]): Col<Figures>[] {
+  const getters: ((f: Figures) => number)[] = [
+    (f) => f.serverAssignments,
+    (f) => f.xacts,
+    (f) => f.queries,
+    (f) => f.received,
+    (f) => f.sent,
+    (f) => f.xactTimeUs,
+    (f) => f.queryTimeUs,
+    (f) => f.waitTimeUs,
+    zero, // client parse count
+    zero, // server parse count
+    zero, // bind count
+  ];
+  return getters.map((get, i) => int(names[i]!, get));
+}
+
+/** The eleven avg_ columns of SHOW STATS, under the given names. */
+function avgCols(names: readonly string[]): Col<Figures>[] {
+  const getters: ((f: Figures) => number)[] = [
+    zero, // server assignments per second
+    zero, // transactions per second
+    zero, // queries per second
+    zero, // bytes received per second
+    zero, // bytes sent per second
+    avgXactTime,
+    avgQueryTime,
+    avgWaitTime,
+    zero,
+    zero,
+    zero,
+  ];
+  return getters.map((get, i) => int(names[i]!, get));
+}
+
+const TOTAL_NAMES = [
+  'total_server_assignment_count',
+  'total_xact_count',
+  'total_query_count',
+  'total_received',
+  'total_sent',
+  'total_xact_time',
+  'total_query_time',
+  'total_wait_time',
+  'total_client_parse_count',
+  'total_server_parse_count',
+  'total_bind_count',
+] as const;
+
+const AVG_NAMES = [
+  'avg_server_assignment_count',
+  'avg_xact_count',
+  'avg_query_count',
+  'avg_recv',
+  'avg_sent',
+  'avg_xact_time',
+  'avg_query_time',
+  'avg_wait_time',
+  'avg_client_parse_count',
+  'avg_server_parse_count',
+  'avg_bind_count',
+] as const;
+
+// STATS_TOTALS and STATS_AVERAGES use the same short names, except for the last three averages.
+const SHORT_NAMES = ['server_assignment_count', 'xact_count', 'query_count', 'bytes_received', 'bytes_sent', 'xact_time', 'query_time', 'wait_time'] as const;
+
+const database = text<Figures>('database', (f) => f.database);
+
+const STATS_COLS = [database, ...totalCols(TOTAL_NAMES), ...avgCols(AVG_NAMES)];
+const STATS_TOTALS_COLS = [database, ...totalCols([...SHORT_NAMES, 'client_parse_count', 'server_parse_count', 'bind_count'])];
+const STATS_AVERAGES_COLS = [database, ...avgCols([...SHORT_NAMES, 'avg_client_parse_count', 'avg_server_parse_count', 'avg_bind_count'])];
+
+function sum(all: readonly Figures[]): Figures {
+  const add = (k: keyof Omit<Figures, 'database'>): number => all.reduce((n, f) => n + f[k], 0);
+  return {
+    database: '',
+    serverAssignments: add('serverAssignments'),
+    xacts: add('xacts'),
+    queries: add('queries'),
+    received: add('received'),
+    sent: add('sent'),
+    xactTimeUs: add('xactTimeUs'),
+    queryTimeUs: add('queryTimeUs'),
+    waitTimeUs: add('waitTimeUs'),
+  };
+}
+
+// SHOW TOTALS: one name/value row per figure, summed over every database; PgBouncer names the
+// rows after its PgStats fields (total_client_bytes, not total_received).
+const TOTALS_NAMES = [
+  'server_assignment_count',
+  'xact_count',
+  'query_count',
+  'client_bytes',
+  'server_bytes',
+  'xact_time',
+  'query_time',
+  'wait_time',
+  'ps_client_parse_count',
+  'ps_server_parse_count',
+  'ps_bind_count',
+] as const;
+
+function showTotals(control: Control): Buffer[] {
+  const total = sum(control.stats().map(figures));
+  const rows: [string, number][] = [
+    ...totalCols(TOTALS_NAMES.map((n) => `total_${n}`)).map((c): [string, number] => [c.name, Number(c.get(total))]),
+    ...avgCols(TOTALS_NAMES.map((n) => `avg_${n}`)).map((c): [string, number] => [c.name, Number(c.get(total))]),
+  ];
+  return table([text<[string, number]>('name', (r) => r[0]), int('value', (r) => r[1])], rows);
+}
+
+export function showStatsItems(): [string, ShowItem][] {
+  return [
+    ['stats', (control) => table(STATS_COLS, control.stats().map(figures))],
+    ['stats_totals', (control) => table(STATS_TOTALS_COLS, control.stats().map(figures))],
+    ['stats_averages', (control) => table(STATS_AVERAGES_COLS, control.stats().map(figures))],
+    ['totals', showTotals],
+  ];
+}

@@ -1,0 +1,182 @@
+// Every Prometheus metric pgrelay exports, declared once on its own registry. Gauges and counters
+// are filled at scrape time from the admin snapshots and the hot path's plain counters; only the
+// histograms are fed as events happen (observeWait, observeDrain, observePaused).
+
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Control, PauseResult } from '../admin/control.js';
+import { buildPoolView, type PoolView } from './pool-view.js';
+import { scrapedCounter, scrapedLabeledCounter } from './scraped-counter.js';
+
+/** Counters the proxy core keeps as plain fields (cheap to bump); read only when scraped. */
+export interface ProxyCounters {
+  readonly clientsAccepted: number;
+  readonly clientsRejected: number;
+  readonly transactions: number;
+  readonly queries: number;
+  readonly bytesFromClients: number;
+  readonly bytesToClients: number;
+  readonly cancelsForwarded: number;
+  readonly cancelsIgnored: number;
+  readonly serverConnects: number;
+  readonly serverConnectFailures: number;
+  /** reason → count. */
+  readonly disconnects: ReadonlyMap<string, number>;
+  readonly autoResumes: number;
+  /** database → logins refused because the server was not writable. */
+  readonly writeGateRejections: ReadonlyMap<string, number>;
+}
+
+/** What the metrics read at scrape time. */
+export interface MetricsSource {
+  readonly control: Pick<Control, 'pools' | 'clients' | 'servers' | 'state' | 'stats'>;
+  counters(): ProxyCounters;
+}
+
+const PREFIX = 'pgrelay_';
+
+// Seconds. A healthy pool hands out servers in well under a millisecond; the tail is
+// query_wait_timeout (120 s by default).
+const WAIT_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+// A drain ends when the last transaction ends; pause_drain_timeout is 30 s by default.
+const DRAIN_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120];
+// A switchover pauses for seconds; pause_max_duration (60 s by default) bounds a forgotten pause.
+const PAUSED_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600];
+
+export class Metrics {
+  private readonly registry = new Registry();
+  private readonly waitSeconds: Histogram<'database'>;
+  private readonly drainSeconds: Histogram<'result'>;
+  private readonly pausedSeconds: Histogram;
+  /** The pool view of the scrape in progress; built once, read by several gauges. */
+  private view: PoolView | null = null;
+
+  constructor(source: MetricsSource) {
+    const r = this.registry;
+    // Process metrics (CPU, memory, heap, GC, event-loop lag) on this registry, not the global one.
+    collectDefaultMetrics({ register: r, prefix: PREFIX });
+
+    const view = (): PoolView => (this.view ??= buildPoolView(source.control));
+    new Gauge({
+      name: `${PREFIX}clients`,
+      help: 'Client connections by pool and state.',
+      labelNames: ['database', 'user', 'state'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const p of view().pools.values()) {
+          for (const [state, n] of p.clients) this.set({ database: p.database, user: p.user, state }, n);
+        }
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}servers`,
+      help: 'Server connections by pool and state.',
+      labelNames: ['database', 'user', 'state'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const p of view().pools.values()) {
+          for (const [state, n] of p.servers) this.set({ database: p.database, user: p.user, state }, n);
+        }
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}clients_waiting`,
+      help: 'Clients waiting for a server connection, by pool.',
+      labelNames: ['database', 'user'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const p of view().pools.values()) this.set({ database: p.database, user: p.user }, p.waiting);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}client_oldest_wait_seconds`,
+      help: 'How long the longest-waiting client of a pool has waited for a server (0 = none waiting).',
+      labelNames: ['database', 'user'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const p of view().pools.values()) this.set({ database: p.database, user: p.user }, p.oldestWaitSeconds);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}paused`,
+      help: 'Whether a database is paused (1) or not (0); database="*" is the global pause.',
+      labelNames: ['database'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [database, paused] of view().paused) this.set({ database }, paused ? 1 : 0);
+      },
+    });
+
+    this.waitSeconds = new Histogram({
+      name: `${PREFIX}client_wait_seconds`,
+      help: 'Time a client waited for a server connection, observed when it got one.',
+      labelNames: ['database'],
+      buckets: WAIT_BUCKETS,
+      registers: [r],
+    });
+    this.drainSeconds = new Histogram({
+      name: `${PREFIX}pause_drain_seconds`,
+      help: 'Time a PAUSE took to drain, by result (drained, timeout, resumed, ignored).',
+      labelNames: ['result'],
+      buckets: DRAIN_BUCKETS,
+      registers: [r],
+    });
+    this.pausedSeconds = new Histogram({
+      name: `${PREFIX}pause_duration_seconds`,
+      help: 'Time between a PAUSE and the RESUME (or auto-resume) that lifted it.',
+      buckets: PAUSED_BUCKETS,
+      registers: [r],
+    });
+
+    const c = (): ProxyCounters => source.counters();
+    scrapedCounter(r, `${PREFIX}clients_accepted_total`, 'Client connections accepted.', () => c().clientsAccepted);
+    scrapedCounter(r, `${PREFIX}clients_rejected_total`, 'Client connections refused (max_client_conn, shutdown).', () => c().clientsRejected);
+    scrapedCounter(r, `${PREFIX}transactions_total`, 'Transactions completed through pgrelay.', () => c().transactions);
+    scrapedCounter(r, `${PREFIX}queries_total`, 'Simple-protocol queries received from clients.', () => c().queries);
+    scrapedCounter(r, `${PREFIX}bytes_received_total`, 'Bytes received from clients.', () => c().bytesFromClients);
+    scrapedCounter(r, `${PREFIX}bytes_sent_total`, 'Bytes sent to clients.', () => c().bytesToClients);
+    scrapedLabeledCounter(r, `${PREFIX}cancel_requests_total`, 'CancelRequests received, by outcome.', 'result', () => [
+      ['forwarded', c().cancelsForwarded],
+      ['ignored', c().cancelsIgnored],
+    ]);
+    scrapedCounter(r, `${PREFIX}server_connects_total`, 'Server connections opened and logged in.', () => c().serverConnects);
+    scrapedCounter(r, `${PREFIX}server_connect_failures_total`, 'Server connections that failed to connect or log in.', () => c().serverConnectFailures);
+    scrapedCounter(r, `${PREFIX}auto_resumes_total`, 'Pauses lifted automatically after pause_max_duration.', () => c().autoResumes);
+    scrapedLabeledCounter(r, `${PREFIX}write_gate_rejections_total`, 'Server logins refused because the server was not writable, by database.', 'database', () => c().writeGateRejections);
+    scrapedLabeledCounter(r, `${PREFIX}disconnects_total`, 'Connections closed, by reason.', 'reason', () => c().disconnects);
+  }
+
+  /** A waiting client got a server after `seconds`. */
+  observeWait(seconds: number, database: string): void {
+    this.waitSeconds.observe({ database }, seconds);
+  }
+
+  /** A PAUSE call returned after draining for `seconds`. */
+  observeDrain(seconds: number, result: PauseResult['result']): void {
+    this.drainSeconds.observe({ result }, seconds);
+  }
+
+  /** A pause was lifted after lasting `seconds`. */
+  observePaused(seconds: number): void {
+    this.pausedSeconds.observe(seconds);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The text exposition. The pool view is built once per scrape and shared by the gauges. */
+  async metrics(): Promise<string> {
+    // prom-client runs every collect() synchronously inside registry.metrics(), before its first
+    // await, so all gauges share one view. Were that to change, a gauge finding no view would build
+    // its own: slower and less consistent, never stale.
+    this.view = null;
+    const text = this.registry.metrics();
+    this.view = null;
+    return text;
+  }
+}
