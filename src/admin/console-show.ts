@@ -2,7 +2,7 @@
 // PgBouncer's column names, column order and value rendering (integers as int8, booleans in
 // integer columns as 0/1, times as "YYYY-MM-DD HH:MM:SS UTC", NULL where PgBouncer sends NULL).
 
-import type { ClientSnapshot, Control, DatabaseSnapshot, PoolSnapshot, ServerSnapshot } from './control.js';
+import type { ClientSnapshot, ConfigRow, Control, DatabaseSnapshot, PoolSnapshot, ServerSnapshot } from './control.js';
 import { commandComplete, noticeResponse } from '../protocol/backend-messages.js';
 import { int, pgbTime, table, text, type Col, type ShowItem } from './console-result.js';
 import { showStatsItems } from './console-stats.js';
@@ -43,7 +43,7 @@ function showState(control: Control): Buffer[] {
     ['paused', s.paused],
     ['suspended', false],
   ];
-  return table([text<[string, boolean]>('key', (r) => r[0]), text('value', (r) => (r[1] ? 'yes' : 'no'))], rows);
+  return table<[string, boolean]>([text('key', (r) => r[0]), text('value', (r) => (r[1] ? 'yes' : 'no'))], rows);
 }
 
 /** PgBouncer shows load_balance_hosts only for a multi-host entry; pgrelay tries hosts in order. */
@@ -211,9 +211,9 @@ function showDatabases(control: Control): Buffer[] {
 }
 
 function showConfig(control: Control): Buffer[] {
-  return table(
+  return table<ConfigRow>(
     [
-      text<ReturnType<Control['config']>[number]>('key', (r) => r.key),
+      text('key', (r) => r.key),
       text('value', (r) => r.value),
       text('default', (r) => r.default),
       text('changeable', (r) => (r.changeable ? 'yes' : 'no')),
@@ -229,7 +229,7 @@ function showConfig(control: Control): Buffer[] {
 function showVersion(control: Control): Buffer[] {
   const v = control.version();
   const full = /pgrelay/i.test(v) ? v : `PgBouncer-compatible pgrelay ${v}`;
-  return table([text<string>('version', (r) => r)], [full]);
+  return table<string>([text('version', (r) => r)], [full]);
 }
 
 function showLists(control: Control): Buffer[] {
@@ -249,12 +249,12 @@ function showLists(control: Control): Buffer[] {
     ['dns_queries', 0],
     ['dns_pending', 0],
   ];
-  return table([text<[string, number]>('list', (r) => r[0]), int('items', (r) => r[1])], rows);
+  return table<[string, number]>([text('list', (r) => r[0]), int('items', (r) => r[1])], rows);
 }
 
 function showUsers(control: Control): Buffer[] {
-  return table(
-    [text<{ name: string; poolMode: string }>('name', (u) => u.name), text('pool_mode', (u) => (u.poolMode === '' ? null : u.poolMode))],
+  return table<{ name: string; poolMode: string }>(
+    [text('name', (u) => u.name), text('pool_mode', (u) => (u.poolMode === '' ? null : u.poolMode))],
     control.users(),
   );
 }
@@ -284,7 +284,7 @@ const ITEMS: ReadonlyMap<string, ShowItem> = new Map<string, ShowItem>([
   ['lists', showLists],
   ['users', showUsers],
   ...showStatsItems(),
-  ...[...FAKE_PARAMS].map(([name, value]): [string, ShowItem] => [name, () => table([text<string>(name, (r) => r)], [value])]),
+  ...[...FAKE_PARAMS].map(([name, value]): [string, ShowItem] => [name, () => table<string>([text(name, (r) => r)], [value])]),
 ]);
 
 /** The SHOW item of that name (case-insensitive), or undefined. */

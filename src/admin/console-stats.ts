@@ -156,7 +156,7 @@ function showTotals(control: Control): Buffer[] {
     ...totalCols(TOTALS_NAMES.map((n) => `total_${n}`)).map((c): [string, number] => [c.name, Number(c.get(total))]),
     ...avgCols(TOTALS_NAMES.map((n) => `avg_${n}`)).map((c): [string, number] => [c.name, Number(c.get(total))]),
   ];
-  return table([text<[string, number]>('name', (r) => r[0]), int('value', (r) => r[1])], rows);
+  return table<[string, number]>([text('name', (r) => r[0]), int('value', (r) => r[1])], rows);
 }
 
 export function showStatsItems(): [string, ShowItem][] {
