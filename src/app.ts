@@ -18,6 +18,11 @@ import { PauseController, type PauseEvent } from './pool/pause.js';
 import { ProxyControl } from './control.js';
 import { loadConfig } from './config/load.js';
 import type { Control } from './admin/control.js';
+import { Metrics, type ProxyCounters } from './metrics/metrics.js';
+import { buildAdminServer } from './admin/http.js';
+import { checkAdminBinding } from './admin/http-auth.js';
+import type { FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
 
 export interface AppOptions {
   readonly logger?: Logger;
@@ -32,6 +37,8 @@ export class App {
   readonly pause: PauseController;
   readonly control: Control;
   readonly connector: UpstreamConnector;
+  readonly metrics: Metrics;
+  private admin: FastifyInstance | null = null;
   /** Set by main.ts so the admin SHUTDOWN verb can end the process the same way a signal does. */
   onShutdownRequest: (() => void) | null = null;
 
@@ -63,7 +70,7 @@ export class App {
     );
     registry.observer = {
       onServersChanged: () => this.pause.onServersChanged(),
-      onWaited: () => undefined,
+      onWaited: (pool, waitedMs) => this.metrics.observeWait(waitedMs / 1000, pool.database),
     };
     registry.onPoolCreated = (pool) => this.pause.applyTo(pool);
     control = new ProxyControl({
@@ -81,6 +88,7 @@ export class App {
     });
     this.control = control;
     this.ctx.control = control;
+    this.metrics = new Metrics({ control, counters: () => this.counters() });
     this.janitor = new Janitor(clock, [
       (now) => registry.sweep(now),
       (now) => this.pause.sweep(now),
@@ -126,10 +134,53 @@ export class App {
       server.on('error', (err) => this.ctx.logger.error({ err: err.message }, 'listener error'));
       this.listeners.push(server);
     }
+    if (s.adminListenPort > 0) await this.startAdmin();
     if (s.pidfile !== null) writeFileSync(s.pidfile, `${process.pid}\n`);
     this.janitor.start();
     this.ctx.logger.info({ listen: this.addresses(), poolMode: s.poolMode, authType: s.authType }, 'pgrelay listening');
     for (const w of this.ctx.config.warnings) this.ctx.logger.warn({ file: w.file, line: w.line, key: w.key }, w.message);
+  }
+
+  /**
+   * The HTTP admin API (fastify). Refuses a non-loopback address without a token. `port`
+   * overrides admin_listen_port (tests use 0 for a free port).
+   */
+  async startAdmin(port = this.ctx.config.settings.adminListenPort): Promise<{ host: string; port: number }> {
+    const s = this.ctx.config.settings;
+    const token = s.adminToken ?? (s.adminTokenFile !== null ? readFileSync(s.adminTokenFile, 'utf8').trim() : null);
+    checkAdminBinding(s.adminListenAddr, token);
+    const admin = buildAdminServer({ control: this.control, metrics: this.metrics, token, logger: this.ctx.logger });
+    await admin.listen({ host: s.adminListenAddr, port });
+    this.admin = admin;
+    const a = admin.server.address() as net.AddressInfo;
+    this.ctx.logger.info({ host: a.address, port: a.port, token: token !== null }, 'admin API listening');
+    return { host: a.address, port: a.port };
+  }
+
+  /** The hot path's plain counters, summed for a scrape. */
+  private counters(): ProxyCounters {
+    const st = this.ctx.stats;
+    let serverConnects = 0;
+    let serverConnectFailures = 0;
+    for (const p of this.ctx.registry.pools()) {
+      serverConnects += p.stats.serverConnects;
+      serverConnectFailures += p.stats.serverConnectFailures;
+    }
+    return {
+      clientsAccepted: st.clientsAccepted,
+      clientsRejected: st.clientsRejected,
+      transactions: st.transactions,
+      queries: st.queries,
+      bytesFromClients: st.bytesFromClients,
+      bytesToClients: st.bytesToClients,
+      cancelsForwarded: st.cancelsForwarded,
+      cancelsIgnored: st.cancelsIgnored,
+      serverConnects,
+      serverConnectFailures,
+      disconnects: st.disconnects,
+      autoResumes: this.pause.autoResumes,
+      writeGateRejections: this.connector.writeGateRejections,
+    };
   }
 
   private accept(socket: net.Socket): void {
@@ -150,9 +201,11 @@ export class App {
         log.info({ event: 'pause', database: e.database ?? '*', drainTimeoutMs: e.drainTimeoutMs, autoResumeAt: e.autoResumeAt === null ? null : new Date(e.autoResumeAt).toISOString() }, 'pause');
         return;
       case 'drain':
+        this.metrics.observeDrain(e.drainMs / 1000, e.result);
         (e.result === 'timeout' ? log.warn.bind(log) : log.info.bind(log))({ event: 'drain', database: e.database ?? '*', result: e.result, drainMs: e.drainMs, serversLeft: e.serversLeft, inTransaction: e.inTransaction }, `pause drain ${e.result}`);
         return;
       case 'resume':
+        this.metrics.observePaused(e.pausedMs / 1000);
         (e.auto ? log.warn.bind(log) : log.info.bind(log))({ event: e.auto ? 'auto-resume' : 'resume', database: e.database ?? '*', pausedMs: e.pausedMs, waitingClients: e.waitingClients }, e.auto ? 'auto-resume: pause_max_duration reached' : 'resume');
         return;
     }
@@ -186,6 +239,7 @@ export class App {
     for (const c of [...this.clients]) c.fatal(SqlState.AdminShutdown, 'pgrelay is shutting down', 'shutdown deadline');
     this.pause.close();
     this.ctx.registry.closeAll('shutdown');
+    if (this.admin !== null) await this.admin.close();
     this.janitor.stop();
     const pidfile = this.ctx.config.settings.pidfile;
     if (pidfile !== null) rmSync(pidfile, { force: true });

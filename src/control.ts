@@ -84,6 +84,8 @@ export class ProxyControl implements Control {
     const db = this.scope(database);
     let n = 0;
     for (const c of [...this.parts.clients]) {
+      // Console sessions are not the database's clients (and KILL must answer its caller).
+      if (c.state === ClientState.console) continue;
       if (db === null || c.database === db) {
         c.fatal('57P01', 'terminating connection due to administrator command (KILL)', 'KILL');
         n++;

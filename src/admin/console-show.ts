@@ -56,8 +56,9 @@ function showPools(control: Control): Buffer[] {
   const cols: Col<PoolSnapshot>[] = [
     text('database', (p) => p.database),
     text('user', (p) => p.user),
-    // PgBouncer's cl_active counts linked clients and idle ones alike (its active_client_list).
-    int('cl_active', (p) => p.clActive + p.clIdle),
+    // PgBouncer's cl_active counts linked and idle clients alike (its active_client_list);
+    // Control's clActive already includes clIdle.
+    int('cl_active', (p) => p.clActive),
     int('cl_waiting', (p) => p.clWaiting),
     int('cl_active_cancel_req', () => 0),
     int('cl_waiting_cancel_req', () => 0),

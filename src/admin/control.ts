@@ -66,6 +66,7 @@ export interface PoolSnapshot {
   readonly database: string;
   readonly user: string;
   readonly poolMode: string;
+  /** Clients logged in to the pool that are not waiting (linked or idle; includes clIdle), as PgBouncer counts cl_active. */
   readonly clActive: number;
   readonly clWaiting: number;
   readonly clIdle: number;

@@ -26,6 +26,8 @@ import type { PoolServer, PoolWaiter } from '../pool/pool.js';
 import type { PoolEntry } from '../pool/registry.js';
 import type { CancelTarget, ProxyContext } from './context.js';
 import type { ServerClient, ServerConn } from './server-conn.js';
+import { ConsoleSession } from '../admin/console-session.js';
+import { VERSION } from '../version.js';
 
 /** One state per lifecycle step; changed only by setState(). */
 export const ClientState = {
@@ -34,6 +36,8 @@ export const ClientState = {
   waiting: 'waiting',
   linking: 'linking',
   active: 'active',
+  /** Logged in to the admin console (database "pgbouncer"): no server is ever linked. */
+  console: 'console',
   closed: 'closed',
 } as const;
 export type ClientState = (typeof ClientState)[keyof typeof ClientState];
@@ -43,6 +47,21 @@ const CLIENT_FRAMES = frameModes([Frontend.Query, Frontend.Sync, Frontend.Functi
 const MAX_AUTH_MESSAGE = 64 * 1024;
 
 let nextClientId = 1;
+
+/** The virtual database name of the admin console, as in PgBouncer. */
+export const CONSOLE_DATABASE = 'pgbouncer';
+/** ParameterStatus a console client sees (psql needs a server_version and an encoding). */
+const CONSOLE_PARAMS: ReadonlyMap<string, string> = new Map([
+  ['server_version', `${VERSION}/pgrelay`],
+  ['server_encoding', 'UTF8'],
+  ['client_encoding', 'UTF8'],
+  ['DateStyle', 'ISO, MDY'],
+  ['TimeZone', 'UTC'],
+  ['integer_datetimes', 'on'],
+  ['standard_conforming_strings', 'on'],
+  ['is_superuser', 'off'],
+  ['application_name', 'pgrelay-console'],
+]);
 
 export class ClientSession implements PoolWaiter, ServerClient, FrameSink, CancelTarget {
   readonly id = nextClientId++;
@@ -136,6 +155,10 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
       this.ctx.stats.clientsRejected++;
       throw new PgRelayError(ErrorCode.TooManyClients, `no more connections allowed (max_client_conn ${settings.maxClientConn})`);
     }
+    if (this.database === CONSOLE_DATABASE) {
+      await this.loginConsole();
+      return;
+    }
     const entry = this.ctx.registry.get(this.database, this.user);
     if (entry === undefined) throw new PgRelayError(ErrorCode.NoSuchDatabase, `no such database: ${this.database}`);
     const outcome = await authenticateClient(
@@ -152,6 +175,42 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     const loginParams = entry.loginParams ?? (await this.fetchLoginParams(entry));
     this.finishLogin(loginParams);
   }
+
+  /**
+   * The admin console: the same auth as any client, then only admin_users (every command) and
+   * stats_users (SHOW only) get in. No server is involved, so it works during a pause.
+   */
+  private async loginConsole(): Promise<void> {
+    const settings = this.ctx.config.settings;
+    const outcome = await authenticateClient(
+      { send: (m) => this.socket.write(m), nextMessage: () => this.next(() => this.login.takeTyped(MAX_AUTH_MESSAGE)) },
+      settings.authType,
+      this.user,
+      this.ctx.authSecrets.get(this.user),
+    );
+    if (!outcome.ok) throw outcome.error;
+    const admin = settings.adminUsers.includes(this.user);
+    if (!admin && !settings.statsUsers.includes(this.user)) {
+      throw new PgRelayError(ErrorCode.NoSuchUser, `user "${this.user}" is not allowed to connect to the admin console (admin_users / stats_users)`);
+    }
+    if (this.ctx.control === undefined) throw new PgRelayError(ErrorCode.ShuttingDown, 'admin console not available');
+    const out: Buffer[] = [AuthenticationOk];
+    for (const [name, value] of CONSOLE_PARAMS) out.push(parameterStatus(name, value));
+    out.push(parameterStatus('session_authorization', this.user), backendKeyData(this.processId, this.secretKey), ReadyForQueryIdle);
+    this.socket.cork();
+    for (const b of out) this.socket.write(b);
+    this.socket.uncork();
+    this.console = new ConsoleSession(
+      { write: (b) => this.socket.write(b), close: (reason) => this.close(reason) },
+      this.ctx.control,
+      { user: this.user, admin },
+    );
+    this.setState(ClientState.console);
+    this.ctx.logger.info({ client: this.id, user: this.user, admin, addr: this.remoteAddress }, 'admin console login');
+    const early = this.login.drain();
+    if (early.length > 0) this.console.onData(early);
+  }
+  private console: ConsoleSession | null = null;
 
   private acceptStartup(params: Map<string, string>): void {
     const user = params.get('user');
@@ -253,6 +312,10 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
       const wake = this.wake;
       this.wake = null;
       wake?.();
+      return;
+    }
+    if (this.state === ClientState.console) {
+      this.console!.onData(chunk);
       return;
     }
     this.onForwardData(chunk);
@@ -480,6 +543,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     if (this.state === ClientState.closed) return;
     const wasLoggedIn = this.state !== ClientState.login;
     this.setState(ClientState.closed);
+    this.console?.onClose();
     this.wake?.();
     this.wake = null;
     this.ctx.cancelKeys.delete(this.processId);

@@ -29,6 +29,7 @@ export function sweepClients(clients: Iterable<ClientSession>, settings: Setting
         break;
       case ClientState.waiting:
       case ClientState.linking:
+      case ClientState.console:
       case ClientState.closed:
         break;
     }

@@ -13,6 +13,8 @@ export interface RelayOptions {
   settings?: Partial<Settings>;
   databases?: Record<string, Partial<Omit<DatabaseConfig, 'name'>>>;
   users?: ConfigInput['users'];
+  /** Start the HTTP admin API on a free loopback port. */
+  admin?: boolean;
   /** auth_file lines as user → secret; written to a temp file. */
   authFile?: Record<string, string>;
 }
@@ -20,6 +22,8 @@ export interface RelayOptions {
 export interface Relay {
   app: App;
   port: number;
+  /** http://127.0.0.1:PORT of the admin API, when started. */
+  adminUrl: string | null;
   url(opts?: { user?: string; password?: string; database?: string }): string;
   stop(): Promise<void>;
 }
@@ -49,9 +53,11 @@ export async function startRelay(upstream: { host: string; port: number }, opts:
   const app = new App(config, { logger: pino({ level }, pino.destination(2)) });
   await app.start();
   const port = app.port;
+  const adminUrl = opts.admin === true ? `http://127.0.0.1:${(await app.startAdmin(0)).port}` : null;
   return {
     app,
     port,
+    adminUrl,
     url: ({ user = 'postgres', password, database = 'postgres' } = {}) =>
       `postgresql://${encodeURIComponent(user)}${password !== undefined ? ':' + encodeURIComponent(password) : ''}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
     stop: () => app.stop(200),
