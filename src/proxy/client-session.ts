@@ -27,7 +27,7 @@ import type { PoolEntry } from '../pool/registry.js';
 import type { CancelTarget, ProxyContext } from './context.js';
 import type { ServerClient, ServerConn } from './server-conn.js';
 import { ConsoleSession } from '../admin/console-session.js';
-import { VERSION } from '../version.js';
+import { CONSOLE_DATABASE, consoleWelcome } from '../admin/console-login.js';
 
 /** One state per lifecycle step; changed only by setState(). */
 export const ClientState = {
@@ -48,20 +48,6 @@ const MAX_AUTH_MESSAGE = 64 * 1024;
 
 let nextClientId = 1;
 
-/** The virtual database name of the admin console, as in PgBouncer. */
-export const CONSOLE_DATABASE = 'pgbouncer';
-/** ParameterStatus a console client sees (psql needs a server_version and an encoding). */
-const CONSOLE_PARAMS: ReadonlyMap<string, string> = new Map([
-  ['server_version', `${VERSION}/pgrelay`],
-  ['server_encoding', 'UTF8'],
-  ['client_encoding', 'UTF8'],
-  ['DateStyle', 'ISO, MDY'],
-  ['TimeZone', 'UTC'],
-  ['integer_datetimes', 'on'],
-  ['standard_conforming_strings', 'on'],
-  ['is_superuser', 'off'],
-  ['application_name', 'pgrelay-console'],
-]);
 
 export class ClientSession implements PoolWaiter, ServerClient, FrameSink, CancelTarget {
   readonly id = nextClientId++;
@@ -194,9 +180,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
       throw new PgRelayError(ErrorCode.NoSuchUser, `user "${this.user}" is not allowed to connect to the admin console (admin_users / stats_users)`);
     }
     if (this.ctx.control === undefined) throw new PgRelayError(ErrorCode.ShuttingDown, 'admin console not available');
-    const out: Buffer[] = [AuthenticationOk];
-    for (const [name, value] of CONSOLE_PARAMS) out.push(parameterStatus(name, value));
-    out.push(parameterStatus('session_authorization', this.user), backendKeyData(this.processId, this.secretKey), ReadyForQueryIdle);
+    const out = consoleWelcome(this.user, this.processId, this.secretKey);
     this.socket.cork();
     for (const b of out) this.socket.write(b);
     this.socket.uncork();
