@@ -17,6 +17,7 @@ import { createLogger } from './logger.js';
 import { PauseController, type PauseEvent } from './pool/pause.js';
 import { ProxyControl } from './control.js';
 import { loadConfig } from './config/load.js';
+import { diffConfig } from './config/diff.js';
 import type { Control } from './admin/control.js';
 import { Metrics, type ProxyCounters } from './metrics/metrics.js';
 import { buildAdminServer } from './admin/http.js';
@@ -214,10 +215,14 @@ export class App {
   /** Applies a new config: pools, timeouts and secrets change now; listen addresses need a restart. */
   reload(next: Config): void {
     const authSecrets = next.settings.authFile !== null ? loadAuthFile(next.settings.authFile) : new Map<string, string>();
+    const diff = diffConfig(this.ctx.config, next);
+    if (diff.needsRestart.length > 0) {
+      this.ctx.logger.warn({ keys: diff.needsRestart }, 'reload: these settings change only after a restart');
+    }
     this.ctx.config = next;
     this.ctx.authSecrets = authSecrets;
     this.ctx.registry.reload(next);
-    this.ctx.logger.info({ file: next.file }, 'configuration reloaded');
+    this.ctx.logger.info({ file: next.file, changed: diff.changed }, 'configuration reloaded');
   }
 
   /**

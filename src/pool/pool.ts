@@ -60,8 +60,10 @@ export function isPermanentLoginError(err: unknown): boolean {
   return typeof code === 'string' && (code.startsWith('28') || code === '3D000' || code === '42501');
 }
 
-const MIN_RETRY_MS = 250;
-const MAX_RETRY_MS = 2000;
+// After a failed login the pool retries fast, with a bound: a switchover or restart leaves the
+// upstream unreachable for about a second, and every waiting client stalls until a login works.
+const MIN_RETRY_MS = 50;
+const MAX_RETRY_MS = 250;
 
 export class Pool {
   private idle: PoolServer[] = []; // a stack: the most recently used server is reused first
@@ -71,6 +73,7 @@ export class Pool {
   private retryAt = 0;
   private retryDelay = MIN_RETRY_MS;
   private lastConnectError: Error | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private paused = false;
   private generation = 1;
@@ -267,6 +270,7 @@ export class Pool {
   /** Closes everything and fails the waiters; the pool cannot be used again. */
   close(reason: string): void {
     this.closed = true;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     for (let w = this.waiters.shift(); w !== undefined; w = this.waiters.shift()) {
       w.waitingSince = 0;
       w.onWaitError(new PgRelayError(ErrorCode.PoolClosed, `pool ${this.key} closed: ${reason}`));
@@ -358,10 +362,18 @@ export class Pool {
     }
     // Transient failure (refused, reset, starting up): retry with backoff from the janitor;
     // waiters keep waiting until query_wait_timeout.
-    // Backoff doubles from 250 ms up to server_login_retry, but never past 2 s: after a
-    // failover the new primary must be found quickly while clients wait.
+    // Backoff doubles from 50 ms up to 250 ms (or server_login_retry if smaller), unlike
+    // PgBouncer's flat 15 s: after a failover the new primary must be found while clients wait.
     this.retryAt = this.now() + this.retryDelay;
-    this.retryDelay = Math.min(this.retryDelay * 2, Math.max(MIN_RETRY_MS, Math.min(this.settings.serverLoginRetryMs, MAX_RETRY_MS)));
+    if (this.waiters.length > 0 && this.retryTimer === null) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        this.grow();
+      }, this.retryDelay);
+      this.retryTimer.unref();
+    }
+    this.retryDelay = Math.min(this.retryDelay * 2, Math.min(this.settings.serverLoginRetryMs, MAX_RETRY_MS));
+    if (this.retryDelay < 1) this.retryDelay = MIN_RETRY_MS;
   }
 
   private removeIdle(server: PoolServer): boolean {
