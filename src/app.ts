@@ -16,6 +16,7 @@ import { SqlState } from './protocol/sqlstate.js';
 import { createLogger } from './logger.js';
 import { PauseController, type PauseEvent } from './pool/pause.js';
 import { ProxyControl } from './control.js';
+import { PrimaryHints } from './upstream/primary-hints.js';
 import { loadConfig } from './config/load.js';
 import { diffConfig } from './config/diff.js';
 import type { Control } from './admin/control.js';
@@ -39,6 +40,8 @@ export class App {
   readonly control: Control;
   readonly connector: UpstreamConnector;
   readonly metrics: Metrics;
+  readonly hints: PrimaryHints;
+  private lastLeaderCheck = 0;
   private admin: FastifyInstance | null = null;
   /** Set by main.ts so the admin SHUTDOWN verb can end the process the same way a signal does. */
   onShutdownRequest: (() => void) | null = null;
@@ -74,7 +77,9 @@ export class App {
       onWaited: (pool, waitedMs) => this.metrics.observeWait(waitedMs / 1000, pool.database),
     };
     registry.onPoolCreated = (pool) => this.pause.applyTo(pool);
+    this.hints = new PrimaryHints(registry, connector, this.pause, this.ctx.logger, () => Math.max(this.ctx.config.settings.pauseMaxDurationMs, 10_000));
     control = new ProxyControl({
+      hints: this.hints,
       ctx: this.ctx,
       clients: this.clients,
       pause: this.pause,
@@ -93,6 +98,13 @@ export class App {
     this.janitor = new Janitor(clock, [
       (now) => registry.sweep(now),
       (now) => this.pause.sweep(now),
+      (now) => {
+        // Once a second: does the current upstream still hold the Patroni leader lock?
+        if (now - this.lastLeaderCheck >= 1000) {
+          this.lastLeaderCheck = now;
+          this.hints.watchLeaders();
+        }
+      },
       (now) => sweepClients(this.clients, this.ctx.config.settings, now),
       () => this.checkShutdown(),
     ]);

@@ -1,7 +1,7 @@
 // The Control verbs and snapshots over the running proxy: the one place that reads pools, client
 // sessions and server connections on behalf of the admin surfaces (HTTP, console, metrics).
 
-import { AdminError, type ClientSnapshot, type ConfigRow, type Control, type DatabaseSnapshot, type InTransactionClient, type PauseResult, type PoolSnapshot, type ResumeResult, type ServerSnapshot, type StateSnapshot, type StatsSnapshot } from './admin/control.js';
+import { AdminError, type PrimaryHintResult, type ClientSnapshot, type ConfigRow, type Control, type DatabaseSnapshot, type InTransactionClient, type PauseResult, type PoolSnapshot, type ResumeResult, type ServerSnapshot, type StateSnapshot, type StatsSnapshot } from './admin/control.js';
 import { SETTINGS_TABLE, formatSetting } from './config/settings.js';
 import { TxStatus } from './protocol/message-types.js';
 import { ClientState, type ClientSession } from './proxy/client-session.js';
@@ -9,6 +9,7 @@ import type { ServerConn } from './proxy/server-conn.js';
 import type { PauseController } from './pool/pause.js';
 import type { ProxyContext } from './proxy/context.js';
 import type { UpstreamConnector } from './upstream/connector.js';
+import type { PrimaryHints } from './upstream/primary-hints.js';
 import { VERSION } from './version.js';
 
 export interface ControlParts {
@@ -16,6 +17,7 @@ export interface ControlParts {
   readonly clients: ReadonlySet<ClientSession>;
   readonly pause: PauseController;
   readonly connector: UpstreamConnector;
+  readonly hints: PrimaryHints;
   reload(): void;
   shutdown(): void;
   ready(): boolean;
@@ -58,6 +60,10 @@ export class ProxyControl implements Control {
 
   resume(opts: { database?: string } = {}): ResumeResult {
     return this.parts.pause.resume(this.scope(opts.database));
+  }
+
+  primaryHint(opts: { node: string; role?: string }): PrimaryHintResult {
+    return this.parts.hints.hint(opts.node, opts.role);
   }
 
   reconnect(database?: string): number {

@@ -150,10 +150,20 @@ export interface ConfigRow {
   readonly changeable: boolean;
 }
 
+export interface PrimaryHintResult {
+  readonly node: string;
+  readonly databases: readonly string[];
+  readonly paused: boolean;
+  /** A verification (login, write gate, leader lock) is running; it resumes when the node passes. */
+  readonly verifying: boolean;
+}
+
 /** Admin verbs. Unknown database names throw AdminError('PGRELAY_NO_SUCH_DATABASE'). */
 export interface Control {
   pause(opts?: { database?: string; timeoutMs?: number; node?: string }): Promise<PauseResult>;
   resume(opts?: { database?: string }): ResumeResult;
+  /** "This node may be primary now" (a Patroni callback): verify it, then resume. Returns at once. */
+  primaryHint(opts: { node: string; role?: string }): PrimaryHintResult;
   /** Close every server connection when next released (idle ones now). */
   reconnect(database?: string): number;
   /** Resolve once the servers RECONNECT marked are closed. */

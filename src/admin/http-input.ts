@@ -30,6 +30,19 @@ export function pauseInput(query: unknown, body: unknown): PauseInput {
   return out;
 }
 
+export interface HintInput {
+  node: string;
+  role?: string;
+}
+
+export function hintInput(query: unknown, body: unknown): HintInput {
+  const f = fields(query, body, ['node', 'role']);
+  const node = hostPort(f, 'node');
+  if (node === undefined) throw badRequest('node', '"node" (host:port of the PostgreSQL node that may be primary) is required');
+  const role = nonEmptyString(f, 'role');
+  return role === undefined ? { node } : { node, role };
+}
+
 export function databaseInput(query: unknown, body: unknown): DatabaseInput {
   const database = nonEmptyString(fields(query, body, ['database']), 'database');
   return database === undefined ? {} : { database };

@@ -7,7 +7,7 @@ import { AdminError, type Control } from './control.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { BearerCheck } from './http-auth.js';
 import { badRequest, errorBody, HttpErrorCode, toHttpError, type HttpError } from './http-errors.js';
-import { databaseInput, pauseInput } from './http-input.js';
+import { databaseInput, hintInput, pauseInput } from './http-input.js';
 
 export { checkAdminBinding } from './http-auth.js';
 
@@ -114,6 +114,12 @@ export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
     return { database: database ?? null, servers };
   });
 
+  // A Patroni callback's "this node may be primary now": pgrelay verifies, then resumes (202).
+  app.post('/v1/primary-hint', async (req, reply) => {
+    const input = hintInput(req.query, req.body);
+    const result = control.primaryHint(input);
+    return reply.code(202).send(result);
+  });
   app.get('/v1/state', async () => control.state());
   app.get('/v1/pools', async () => ({ items: control.pools() }));
   app.get('/v1/clients', async () => ({ items: control.clients() }));

@@ -73,6 +73,7 @@ export function emptyDatabase(name: string): DatabaseConfig {
     datestyle: null,
     timezone: null,
     targetSessionAttrs: DEFAULT_TARGET_SESSION_ATTRS,
+    patroniApi: [],
     unsupportedKeys: [],
   };
 }
@@ -155,6 +156,21 @@ export function parseDatabaseEntry(
       case 'timezone':
         db.timezone = value;
         break;
+      case 'patroni_api': {
+        // One REST base URL per host (http://host:8008), comma-separated like host=.
+        const urls = value.split(',').map((u) => u.trim()).filter((u) => u !== '');
+        for (const u of urls) {
+          let parsed: URL | null = null;
+          try {
+            parsed = new URL(u);
+          } catch {
+            parsed = null;
+          }
+          if (parsed === null || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) fail(`"${u}" is not an http(s) URL`);
+        }
+        db.patroniApi = urls;
+        break;
+      }
       case 'target_session_attrs': {
         const v = value.toLowerCase();
         if (!(TARGET_SESSION_ATTRS as readonly string[]).includes(v)) {
@@ -176,6 +192,9 @@ export function parseDatabaseEntry(
   }
 
   db.hosts = guardConn(site, `database "${name}"`, () => parseHostList(host, port));
+  if (db.patroniApi.length > 0 && db.patroniApi.length !== db.hosts.length) {
+    throw new ConfigError(site.file, site.line, `database "${name}": patroni_api lists ${db.patroniApi.length} URLs for ${db.hosts.length} hosts; give one per host, in the same order`);
+  }
   db.unsupportedKeys = unsupported;
   return { database: db, warnings };
 }
@@ -226,6 +245,7 @@ export function formatDatabaseEntry(db: DatabaseConfig): string {
   add('datestyle', db.datestyle);
   add('timezone', db.timezone);
   add('target_session_attrs', db.targetSessionAttrs);
+  if (db.patroniApi.length > 0) add('patroni_api', db.patroniApi.join(','));
   return parts.join(' ');
 }
 

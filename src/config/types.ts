@@ -41,6 +41,11 @@ export interface DatabaseConfig {
   readonly clientEncoding: string | null;
   readonly datestyle: string | null;
   readonly timezone: string | null;
+  /**
+   * pgrelay-only: the Patroni REST API of each host, in the same order as `hosts` (empty = none).
+   * A host is only used while its `GET /primary` answers 200 (it holds the leader lock).
+   */
+  readonly patroniApi: readonly string[];
   /** read-write | primary | any | read-only | standby | prefer-standby (libpq names). */
   readonly targetSessionAttrs: string;
   /** Keys given on the line that pgrelay does not implement (reported as warnings). */

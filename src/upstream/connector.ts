@@ -11,6 +11,7 @@ import type { DatabaseConfig, HostPort } from '../config/types.js';
 import { gateApplies, satisfies, writableFromParams, WRITABLE_PROBE_SQL } from './write-gate.js';
 import { ErrorCode, PgRelayError } from '../errors.js';
 import { SqlState } from '../protocol/sqlstate.js';
+import { PatroniLeaderCheck } from './patroni.js';
 
 function isSame(a: HostPort, b: { host: string; port: number } | undefined): boolean {
   return b !== undefined && a.host === b.host && a.port === b.port;
@@ -28,76 +29,120 @@ export class UpstreamConnector implements ServerFactory {
   readonly upstreams = new Map<string, { host: string; port: number; writable: boolean | null; checkedAt: number }>();
   writeGateRejections = new Map<string, number>();
 
+  readonly leaderCheck = new PatroniLeaderCheck();
+
   async connect(pool: Pool): Promise<PoolServer> {
     const ctx = this.ctx!;
     const entry = ctx.registry.entryOf(pool);
     if (entry === undefined) throw new Error(`pool ${pool.key} is not registered`);
     const db = entry.db;
-    const settings = ctx.config.settings;
-    const user = db.user ?? pool.user;
-    const database = db.dbname ?? pool.database;
-    const credential = this.credentialFor(db, user);
-    const gate = db.targetSessionAttrs;
     const last = this.upstreams.get(pool.database);
     // The host that worked last time first, then the rest in the configured order.
     const hosts = [...db.hosts].sort((a, b) => Number(isSame(b, last)) - Number(isSame(a, last)));
     let lastError: Error = new Error(`no hosts configured for database ${pool.database}`);
     let fallback: ServerConn | null = null;
     for (const address of hosts) {
-      let server: ServerConn;
-      try {
-        const result = await login({
-          address,
-          database,
-          user,
-          credential,
-          connectTimeoutMs: settings.serverConnectTimeoutMs,
-          keepAlive: settings.tcpKeepalive,
-        });
-        server = new ServerConn(
-          address,
-          result.socket,
-          result,
-          settings.maxPacketSize,
-          (s, clean) => pool.release(s, clean),
-          (s, reason, byUs) => {
-            ctx.stats.countDisconnect(`server: ${reason}`);
-            if (!byUs) pool.forget(s);
-            ctx.logger.debug({ server: s.id, pool: pool.key, reason, byUs }, 'server connection closed');
-          },
-        );
-      } catch (err) {
-        lastError = err as Error;
-        ctx.logger.warn({ pool: pool.key, host: address.host, port: address.port, err: (err as Error).message }, 'server login failed');
-        if (isPermanentLoginError(err)) break;
+      const outcome = await this.tryHost(pool, address);
+      if (outcome instanceof Error) {
+        lastError = outcome;
+        if (isPermanentLoginError(outcome)) break;
         continue;
       }
-      const writable = gateApplies(gate) ? await this.probeWritable(server) : null;
-      const ok = writable === null || satisfies(gate, writable);
-      this.upstreams.set(pool.database, { host: address.host, port: address.port, writable, checkedAt: Date.now() });
-      server.writable = writable;
-      if (ok && !(gate === 'prefer-standby' && writable === true)) {
-        if (entry.loginParams === null) entry.loginParams = new Map(server.params);
-        if (settings.serverResetQueryAlways) server.resetOnRelease = settings.serverResetQuery;
+      const { server, verdict } = outcome;
+      if (verdict === 'use') {
         fallback?.close('a better upstream was found');
-        ctx.logger.debug({ server: server.id, pool: pool.key, host: address.host, port: address.port, pid: server.processId, writable }, 'server connection opened');
-        return server;
+        return this.adopt(pool, server);
       }
-      if (ok && fallback === null) {
+      if (verdict === 'fallback' && fallback === null) {
         fallback = server; // prefer-standby: a primary will do if no standby answers
         continue;
       }
-      // The write gate: a client is never handed a server that does not match target_session_attrs.
-      this.writeGateRejections.set(pool.database, (this.writeGateRejections.get(pool.database) ?? 0) + 1);
-      ctx.logger.info({ pool: pool.key, host: address.host, port: address.port, writable, targetSessionAttrs: gate }, 'write gate: server rejected');
-      lastError = new PgRelayError(ErrorCode.ServerConnectFailed, `no upstream for ${pool.database} matches target_session_attrs=${gate} (last tried ${address.host}:${address.port}: ${writable ? 'writable' : 'read-only'})`, SqlState.CannotConnectNow);
+      lastError = new PgRelayError(ErrorCode.ServerConnectFailed, `no upstream for ${pool.database} passes the write gate (target_session_attrs=${db.targetSessionAttrs}; last tried ${address.host}:${address.port}: ${verdict})`, SqlState.CannotConnectNow);
       server.close('write gate');
     }
-    if (fallback !== null) {
-      if (entry.loginParams === null) entry.loginParams = new Map(fallback.params);
-      return fallback;
-    }
+    if (fallback !== null) return this.adopt(pool, fallback);
     throw lastError;
+  }
+
+  /**
+   * Whether `address` would be accepted for the pool's database right now (login, write gate,
+   * Patroni leader lock). Used to confirm a new primary before resuming; the connection is closed.
+   */
+  async verify(pool: Pool, address: HostPort): Promise<boolean> {
+    const outcome = await this.tryHost(pool, address);
+    if (outcome instanceof Error) return false;
+    outcome.server.close('verification only');
+    return outcome.verdict === 'use';
+  }
+
+  private adopt(pool: Pool, server: ServerConn): ServerConn {
+    const ctx = this.ctx!;
+    const entry = ctx.registry.entryOf(pool)!;
+    if (entry.loginParams === null) entry.loginParams = new Map(server.params);
+    if (ctx.config.settings.serverResetQueryAlways) server.resetOnRelease = ctx.config.settings.serverResetQuery;
+    ctx.logger.debug({ server: server.id, pool: pool.key, host: server.address.host, port: server.address.port, pid: server.processId, writable: server.writable }, 'server connection opened');
+    return server;
+  }
+
+  /** Logs in to one host and judges it: 'use', 'fallback' (prefer-standby), or why it was refused. */
+  private async tryHost(pool: Pool, address: HostPort): Promise<{ server: ServerConn; verdict: string } | Error> {
+    const ctx = this.ctx!;
+    const entry = ctx.registry.entryOf(pool)!;
+    const db = entry.db;
+    const settings = ctx.config.settings;
+    const user = db.user ?? pool.user;
+    let server: ServerConn;
+    try {
+      const params: Record<string, string> = {};
+      if (db.applicationName !== null) params['application_name'] = db.applicationName;
+      if (db.clientEncoding !== null) params['client_encoding'] = db.clientEncoding;
+      if (db.datestyle !== null) params['DateStyle'] = db.datestyle;
+      if (db.timezone !== null) params['TimeZone'] = db.timezone;
+      const result = await login({
+        address,
+        database: db.dbname ?? pool.database,
+        user,
+        credential: this.credentialFor(db, user),
+        params,
+        connectTimeoutMs: settings.serverConnectTimeoutMs,
+        keepAlive: settings.tcpKeepalive,
+      });
+      server = new ServerConn(
+        address,
+        result.socket,
+        result,
+        settings.maxPacketSize,
+        (s, clean) => pool.release(s, clean),
+        (s, reason, byUs) => {
+          ctx.stats.countDisconnect(`server: ${reason}`);
+          if (!byUs) pool.forget(s);
+          ctx.logger.debug({ server: s.id, pool: pool.key, reason, byUs }, 'server connection closed');
+        },
+      );
+      if (db.connectQuery !== null) {
+        await server.runInternal(db.connectQuery);
+        server.endInternal();
+      }
+    } catch (err) {
+      ctx.logger.warn({ pool: pool.key, host: address.host, port: address.port, err: (err as Error).message }, 'server login failed');
+      return err as Error;
+    }
+    const gate = db.targetSessionAttrs;
+    const writable = gateApplies(gate) ? await this.probeWritable(server) : null;
+    server.writable = writable;
+    let verdict = writable === null || satisfies(gate, writable) ? (gate === 'prefer-standby' && writable === true ? 'fallback' : 'use') : writable ? 'writable' : 'read-only';
+    if (verdict === 'use' && writable === true && db.patroniApi.length > 0) {
+      const api = db.patroniApi[db.hosts.indexOf(address)];
+      if (api !== undefined && !(await this.leaderCheck.isLeader(api))) verdict = 'writable but not the Patroni leader';
+    }
+    if (verdict === 'use' || verdict === 'fallback') {
+      this.upstreams.set(pool.database, { host: address.host, port: address.port, writable, checkedAt: Date.now() });
+    } else {
+      // The write gate: a client is never handed a server that does not match target_session_attrs.
+      this.writeGateRejections.set(pool.database, (this.writeGateRejections.get(pool.database) ?? 0) + 1);
+      ctx.logger.info({ pool: pool.key, host: address.host, port: address.port, writable, targetSessionAttrs: gate, verdict }, 'write gate: server rejected');
+    }
+    return { server, verdict };
   }
 
   /** Writability from the login ParameterStatus, or from a probe query on older servers. */

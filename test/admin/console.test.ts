@@ -15,6 +15,7 @@ import type {
   PauseResult,
   PoolSnapshot,
   ResumeResult,
+  PrimaryHintResult,
   ServerSnapshot,
   StateSnapshot,
   StatsSnapshot,
@@ -112,6 +113,9 @@ class FakeControl implements Control {
     if (opts?.database === 'nope') return Promise.reject(new AdminError('PGRELAY_NO_SUCH_DATABASE', 'no such database: nope', 404));
     if (this.pauseReply === null) throw new Error('unexpected pause');
     return Promise.resolve(this.pauseReply);
+  }
+  primaryHint(opts: { node: string; role?: string }): PrimaryHintResult {
+    return { node: opts.node, databases: [], paused: false, verifying: false };
   }
   resume(opts?: { database?: string }): ResumeResult {
     this.calls.push(`resume ${opts?.database ?? '*'}`);

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { buildAdminServer, checkAdminBinding } from '../../src/admin/http.js';
 import { isLoopback } from '../../src/admin/http-auth.js';
-import { AdminError, type Control, type PauseResult, type ResumeResult, type StateSnapshot } from '../../src/admin/control.js';
+import { AdminError, type Control, type PauseResult, type ResumeResult, type PrimaryHintResult, type StateSnapshot } from '../../src/admin/control.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 
 const TOKEN = 's3cret-token';
@@ -47,6 +47,10 @@ class FakeControl implements Control {
     this.calls.push({ verb: 'pause', args: opts });
     this.check(opts?.database);
     return pauseResult(this.pauseOutcome, opts?.database ?? null);
+  }
+  primaryHint(opts: { node: string; role?: string }): PrimaryHintResult {
+    this.calls.push({ verb: 'primaryHint', args: opts });
+    return { node: opts.node, databases: ['app'], paused: true, verifying: true };
   }
   resume(opts?: { database?: string }): ResumeResult {
     this.calls.push({ verb: 'resume', args: opts });
@@ -409,4 +413,16 @@ t.test('checkAdminBinding: loopback is fine without a token, anything else needs
     t.throws(() => checkAdminBinding(addr, ''), /no admin token/, `${JSON.stringify(addr)} with an empty token`);
     t.doesNotThrow(() => checkAdminBinding(addr, TOKEN), `${JSON.stringify(addr)} with a token`);
   }
+});
+
+t.test('POST /v1/primary-hint needs a node and answers 202', async (t) => {
+  const control = new FakeControl();
+  const app = buildAdminServer({ control, metrics: null, token: null, logger: false });
+  t.teardown(() => app.close());
+  const ok = await app.inject({ method: 'POST', url: '/v1/primary-hint?node=10.0.0.7:5432&role=master' });
+  t.equal(ok.statusCode, 202);
+  t.same(ok.json(), { node: '10.0.0.7:5432', databases: ['app'], paused: true, verifying: true });
+  const missing = await app.inject({ method: 'POST', url: '/v1/primary-hint' });
+  t.equal(missing.statusCode, 400);
+  t.equal(missing.json().error.field, 'node');
 });
