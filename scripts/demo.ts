@@ -1,42 +1,60 @@
-// The README's "run" command: sets up a throwaway local PostgreSQL, starts pgrelay (the real CLI,
-// dist/main.js) in front of it on 127.0.0.1:6432, measures pgbench straight and through pgrelay
-// side by side, then keeps pgrelay in the foreground for psql until Ctrl-C.
-// DEMO_EXIT=1 ends after the measurements (for scripted runs).
+// The README's "run" command: a live demo on loopback. It brings up etcd, a 2-node Patroni
+// cluster (Debian's packages) wired with pgrelay's hook, and pgrelay in front of it (the real CLI,
+// dist/main.js). Then it runs pgbench through pgrelay, performs a switchover and a restart of the
+// primary while pgbench runs, prints progress (tps, pause/resume events) and a summary, and cleans
+// up. On a terminal it then keeps pgrelay up for psql until Ctrl-C; DEMO_EXIT=1 ends at once.
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import net from 'node:net';
-import { startCluster, pgbench, destroyAll } from '../test/harness/pg-cluster.js';
+import { findPgBin, freePort, destroyAll } from '../test/harness/pg-cluster.js';
+import { startPatroniCluster, destroyAllPatroni, type PatroniCluster } from '../test/harness/patroni.js';
+import { longestStall, readPgbenchLogs } from '../test/patroni/pgbench-log.js';
 
 const PORT = Number(process.env['PGRELAY_DEMO_PORT'] ?? 6432);
+const say = (msg: string): void => console.log(`${new Date().toISOString().slice(11, 23)}  ${msg}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
+  return new Promise((res) => {
     const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    s.once('error', () => res(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
   });
 }
 
 async function main(): Promise<void> {
-  if (!(await portFree(PORT))) {
-    console.error(`demo: 127.0.0.1:${PORT} is in use; set PGRELAY_DEMO_PORT to another port`);
-    process.exit(1);
-  }
-  console.log('demo: starting a throwaway PostgreSQL cluster ...');
-  const cluster = await startCluster({ settings: { max_connections: '200' } });
-  console.log(`demo: PostgreSQL ready on 127.0.0.1:${cluster.port}; loading pgbench data (scale 10) ...`);
-  const init = await pgbench(['-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', '-i', '-s', '10', '-q', 'postgres']);
-  if (init.code !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
+  if (!(await portFree(PORT))) throw new Error(`127.0.0.1:${PORT} is in use; set PGRELAY_DEMO_PORT to another port`);
+  const work = mkdtempSync(join(tmpdir(), 'pgrelay-demo-'));
+  chmodSync(work, 0o755);
+  const envFile = join(work, 'hook.env');
+  writeFileSync(envFile, '');
+  chmodSync(envFile, 0o644);
+  const hook = resolve('deploy/patroni/pgrelay-hook');
 
-  const dir = mkdtempSync(join(tmpdir(), 'pgrelay-demo-'));
-  const ini = join(dir, 'pgrelay.ini');
+  say('starting etcd and a 2-node Patroni cluster on loopback ...');
+  const cluster: PatroniCluster = await startPatroniCluster({
+    nodes: 2,
+    hook: (n) => `/bin/sh ${hook} --env-file ${envFile} --node 127.0.0.1:${n.pgPort} --pg "host=${n.socketDir} port=${n.pgPort} user=postgres dbname=postgres" --log ${join(n.dir, 'hook.log')}`,
+  });
+  const cleanup = async (): Promise<void> => {
+    relay?.kill('SIGTERM');
+    await destroyAllPatroni();
+    await destroyAll();
+  };
+  let relay: ChildProcess | null = null;
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  const leader = await cluster.waitHealthy();
+  say(`Patroni ready: leader ${leader.name} (127.0.0.1:${leader.pgPort}), replica streaming`);
+
+  const adminPort = await freePort();
+  const ini = join(work, 'pgrelay.ini');
   writeFileSync(
     ini,
     `[databases]
-* = host=127.0.0.1 port=${cluster.port}
+* = host=${cluster.nodes.map(() => '127.0.0.1').join(',')} port=${cluster.nodes.map((n) => n.pgPort).join(',')} patroni_api=${cluster.nodes.map((n) => n.restUrl).join(',')} user=postgres password=${cluster.superuser.password} target_session_attrs=read-write
 
 [pgrelay]
 listen_addr = 127.0.0.1
@@ -44,46 +62,96 @@ listen_port = ${PORT}
 auth_type = trust
 pool_mode = transaction
 default_pool_size = 10
-max_client_conn = 500
-ignore_startup_parameters = extra_float_digits
+admin_listen_addr = 127.0.0.1
+admin_listen_port = ${adminPort}
+pause_max_duration = 30
+query_wait_timeout = 60
 log_connections = 0
 log_disconnections = 0
+log_level = warn
 `,
   );
-  console.log(`demo: starting pgrelay with ${ini}`);
-  const relay = spawn(process.execPath, ['dist/main.js', ini], { stdio: ['ignore', 'inherit', 'inherit'] });
-  const stopAll = async (): Promise<void> => {
-    relay.kill('SIGTERM');
-    await new Promise((r) => relay.once('exit', r));
-    await destroyAll();
-  };
-  process.once('SIGINT', () => void stopAll().then(() => process.exit(0)));
-  process.once('SIGTERM', () => void stopAll().then(() => process.exit(0)));
-  for (let i = 0; i < 50 && (await portFree(PORT)); i++) await new Promise((r) => setTimeout(r, 100));
+  writeFileSync(envFile, `PGRELAY_ADMIN=http://127.0.0.1:${adminPort}\nPGRELAY_TIMEOUT=8\n`);
+  say(`starting pgrelay: node dist/main.js ${ini}`);
+  relay = spawn(process.execPath, ['dist/main.js', ini], { stdio: ['ignore', 'ignore', 'inherit'] });
+  for (let i = 0; i < 100 && (await portFree(PORT)); i++) await sleep(100);
 
-  const run = async (port: number, mode: string) => {
-    const r = await pgbench(['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-c', '50', '-j', '2', '-T', '10', '-M', mode, 'postgres']);
-    return { tps: r.tps ?? 0, failed: r.failed ?? 0, processed: r.processed ?? 0, code: r.code };
-  };
-  console.log('\ndemo: pgbench -c 50 -j 2 -T 10 (TPC-B, scale 10), direct vs through pgrelay (pool_size 10)');
-  console.log('mode       target    tps        transactions  failed');
-  for (const mode of ['simple', 'extended']) {
-    for (const [name, port] of [['direct', cluster.port], ['pgrelay', PORT]] as const) {
-      const r = await run(port, mode);
-      console.log(`${mode.padEnd(10)} ${name.padEnd(9)} ${r.tps.toFixed(1).padStart(9)}  ${String(r.processed).padStart(12)}  ${String(r.failed).padStart(6)}${r.code !== 0 ? '  (pgbench exit ' + r.code + ')' : ''}`);
+  const bin = findPgBin();
+  const pgbenchArgs = ['-h', '127.0.0.1', '-p', String(PORT), '-U', 'postgres'];
+  const init = spawn(join(bin, 'pgbench'), [...pgbenchArgs, '-i', '-s', '5', '-q', 'postgres'], { stdio: 'ignore' });
+  await new Promise((r) => init.once('exit', r));
+
+  // pgrelay's pause/resume events, from its admin API.
+  let paused = false;
+  let watching = true;
+  const watch = (async () => {
+    while (watching) {
+      try {
+        const st = (await (await fetch(`http://127.0.0.1:${adminPort}/v1/state`)).json()) as { paused: boolean; waitingClients: number };
+        if (st.paused !== paused) {
+          paused = st.paused;
+          say(paused ? `pgrelay PAUSED by the before_stop hook (clients wait, ${st.waitingClients} queued)` : 'pgrelay RESUMED (new primary verified: writable and holding the leader lock)');
+        }
+      } catch {
+        /* not up yet */
+      }
+      await sleep(100);
     }
+  })();
+
+  say('pgbench -c 8 -j 2 -T 40 through pgrelay; progress every second');
+  const logDir = mkdtempSync(join(work, 'tx-'));
+  const bench = spawn(join(bin, 'pgbench'), [...pgbenchArgs, '-c', '8', '-j', '2', '-T', '40', '-P', '1', '-l', '--log-prefix', join(logDir, 'tx'), 'postgres'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  bench.stdout!.on('data', (d) => (out += d));
+  bench.stderr!.on('data', (d: Buffer) => {
+    for (const line of d.toString().split('\n')) {
+      const m = /progress: ([\d.]+) s, ([\d.]+) tps, lat ([\d.]+) ms.*?(\d+) failed/.exec(line);
+      if (m !== null) say(`  ${m[1]!.padStart(5)} s  ${m[2]!.padStart(8)} tps  lat ${m[3]} ms  failed ${m[4]}`);
+      else if (/aborted|error/i.test(line)) say(`  pgbench: ${line}`);
+    }
+  });
+  const benchDone = new Promise<number>((r) => bench.once('exit', (code) => r(code ?? -1)));
+
+  const events: { name: string; from: number; to: number }[] = [];
+  await sleep(6000);
+  let from = Date.now();
+  say('>>> patronictl switchover');
+  const next = await cluster.switchover();
+  say(`<<< switchover done: new primary ${next.name}`);
+  events.push({ name: 'switchover', from, to: Date.now() + 3000 });
+  await sleep(8000);
+  await cluster.waitHealthy(60_000);
+  from = Date.now();
+  say(`>>> patronictl restart ${next.name} (the primary)`);
+  await cluster.restart(next.name);
+  say('<<< restart done');
+  events.push({ name: 'restart primary', from, to: Date.now() + 3000 });
+  const code = await benchDone;
+  watching = false;
+  await watch;
+
+  const timeline = readPgbenchLogs(logDir, 'tx');
+  const processed = /number of transactions actually processed: (\d+)/.exec(out)?.[1] ?? String(timeline.commits.length);
+  const failed = Number(/number of failed transactions: (\d+)/.exec(out)?.[1] ?? 0);
+  console.log('\nsummary (pgbench -c 8 -j 2 -T 40 through pgrelay)');
+  console.log('event             transactions during it  longest stall');
+  for (const e of events) {
+    const n = timeline.commits.filter((c) => c >= e.from && c <= e.to).length;
+    console.log(`${e.name.padEnd(17)} ${String(n).padStart(22)}  ${Math.round(longestStall(timeline, e.from, e.to).ms)} ms`);
   }
-  if (process.env['DEMO_EXIT'] === '1') {
-    await stopAll();
-    return;
+  console.log(`whole run: ${processed} transactions, ${failed + timeline.failed} failed, pgbench exit ${code}${code === 0 ? '' : ' (see its messages above)'}`);
+
+  if (process.env['DEMO_EXIT'] !== '1' && process.stdin.isTTY) {
+    console.log(`\npgrelay is still running. In another terminal:\n  psql -h 127.0.0.1 -p ${PORT} -U postgres postgres\n  curl -s http://127.0.0.1:${adminPort}/v1/state\nPress Ctrl-C to stop and clean up.`);
+    await new Promise(() => undefined);
   }
-  console.log(`\ndemo: pgrelay is running. In another terminal:\n  psql -h 127.0.0.1 -p ${PORT} -U postgres postgres\nPress Ctrl-C to stop pgrelay and remove the cluster.`);
-  await new Promise((r) => relay.once('exit', r));
-  await destroyAll();
+  await cleanup();
 }
 
 main().catch(async (err: Error) => {
   console.error(`demo: ${err.message}`);
-  await destroyAll();
+  await destroyAllPatroni().catch(() => undefined);
+  await destroyAll().catch(() => undefined);
   process.exit(1);
 });

@@ -48,11 +48,15 @@ export class ProxyControl implements Control {
       throw new AdminError('PGRELAY_BAD_REQUEST', 'timeout_ms must be a non-negative integer', 400, 'timeout_ms');
     }
     if (opts.node !== undefined && opts.node !== '') {
-      // A hook pauses "for this node": only honour it when that node is what we are connected to.
+      // A hook pauses "for this node": ignore it only when the node is one of the configured hosts
+      // and not the one we are connected to. A node reached through a Service or VIP name cannot
+      // be told apart, so such a pause is honoured.
+      const node = opts.node;
+      const named = [...this.ctx.config.databases.values()].some((db) => db.hosts.some((h) => `${h.host}:${h.port}` === node || h.host === node));
       const current = this.currentUpstreams(database);
-      if (current.length > 0 && !current.some((u) => `${u.host}:${u.port}` === opts.node || u.host === opts.node)) {
-        this.ctx.logger.info({ database, node: opts.node, current }, 'pause ignored: node is not the current upstream');
-        return { result: 'ignored', database, drainMs: 0, serversLeft: 0, inTransaction: [], autoResumeAt: null, reason: `node ${opts.node} is not the current upstream (${current.map((u) => `${u.host}:${u.port}`).join(', ')})` };
+      if (named && current.length > 0 && !current.some((u) => `${u.host}:${u.port}` === node || u.host === node)) {
+        this.ctx.logger.info({ database, node, current }, 'pause ignored: node is not the current upstream');
+        return { result: 'ignored', database, drainMs: 0, serversLeft: 0, inTransaction: [], autoResumeAt: null, reason: `node ${node} is not the current upstream (${current.map((u) => `${u.host}:${u.port}`).join(', ')})` };
       }
     }
     return this.parts.pause.pause(database, opts.timeoutMs);

@@ -21,7 +21,8 @@ const node = `127.0.0.1:${primary.port}`;
 const relay = await startRelay(primary, {
   admin: true,
   settings: { adminUsers: ['admin'], authType: 'trust' },
-  databases: { '*': { hosts: [{ host: '127.0.0.1', port: primary.port }] } },
+  // Both nodes are configured hosts; the write gate picks the primary.
+  databases: { '*': { hosts: [{ host: '127.0.0.1', port: primary.port }, { host: '127.0.0.1', port: standby.port }] } },
 });
 t.teardown(() => relay.stop());
 
@@ -122,4 +123,19 @@ t.test('without curl the hook falls back to psql on the console', async (t) => {
   const resumed = await hook(['--env-file', envFile, 'on_start', 'master', 'demo'], env);
   t.match(resumed.log, /console RESUME ok/);
   t.notOk(relay.app.control.state().paused);
+});
+
+t.test('a pause for a node behind a Service name (not a configured host) is honoured', async (t) => {
+  const viaService = await startRelay(primary, {
+    admin: true,
+    databases: { '*': { hosts: [{ host: 'localhost', port: primary.port }] } },
+  });
+  t.teardown(() => viaService.stop());
+  const c = new pg.Client({ connectionString: viaService.url() });
+  await c.connect();
+  await c.query('select 1');
+  await c.end();
+  const r = await hook(['--node', `10.1.2.3:5432`, '--pg', `host=127.0.0.1 port=${primary.port} user=postgres`, '--admin', viaService.adminUrl!]);
+  t.match(r.log, /"result":"drained"/, 'paused although the pod address is not in the config');
+  viaService.app.control.resume();
 });

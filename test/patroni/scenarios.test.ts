@@ -117,7 +117,7 @@ async function scenario(name: string, action: () => Promise<void>, opts: { mayFa
   const up = samples.slice(lastDown + 1).find((s) => s[1]);
   const writableAt = up !== undefined && up[0] >= stall.at ? up[0] : null;
   const first = writableAt === null ? null : firstCommitAfter(timeline, writableAt);
-  const aborted = (r.stderr.match(/client \d+ aborted/g) ?? []).length;
+  const aborted = (r.stderr.match(/client \d+ (script \d+ )?aborted/g) ?? []).length;
   const row: Row = {
     scenario: name,
     transactions: timeline.commits.length,
