@@ -9,6 +9,12 @@ cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
 
+# --test: everything the test suite starts (the Patroni scenarios need etcd and Patroni too).
+if [ "${1:-}" = "--test" ]; then
+  shift
+  set -- patroni etcd-server etcd-client python3-etcd python3-psycopg2 "$@"
+fi
+
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
 apt_updated=0
