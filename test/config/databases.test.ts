@@ -31,6 +31,7 @@ t.test('defaults for a bare entry', async (t) => {
     datestyle: null,
     timezone: null,
     targetSessionAttrs: 'read-write',
+    patroniApi: [],
     unsupportedKeys: [],
   });
   t.same(warnings, []);
@@ -67,6 +68,7 @@ t.test('every implemented key', async (t) => {
     datestyle: 'ISO',
     timezone: 'UTC',
     targetSessionAttrs: 'primary',
+    patroniApi: [],
     unsupportedKeys: [],
   });
   t.equal(parseDatabaseEntry('x', 'reserve_pool_size=4', site).database.reservePoolSize, 4, 'reserve_pool_size alias');
@@ -166,4 +168,11 @@ t.test('entry names quote when needed', async (t) => {
   t.equal(formatEntryName('*'), '*');
   t.equal(formatEntryName('my db'), '"my db"');
   t.equal(formatEntryName('we"ird'), '"we""ird"');
+});
+
+t.test('patroni_api: one URL per host, in order', async (t) => {
+  const { database } = parseDatabaseEntry('d', 'host=a,b port=5432,5433 patroni_api=http://a:8008,http://b:8008', site);
+  t.same(database.patroniApi, ['http://a:8008', 'http://b:8008']);
+  t.throws(() => parseDatabaseEntry('d', 'host=a,b patroni_api=http://a:8008', site), /patroni_api lists 1 URLs for 2 hosts/);
+  t.throws(() => parseDatabaseEntry('d', 'host=a patroni_api=ftp://a', site), /not an http\(s\) URL/);
 });
