@@ -456,21 +456,29 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     if (this.transactionPooling && this.outstanding > 0 && this.scanner.atBoundary) {
       // The transaction in flight is gone; answer each unanswered request with an error and an
       // idle ReadyForQuery so the client may go on with its next transaction on another server.
-      const err = errorResponse({ severity: 'ERROR', code: SqlState.ConnectionFailure, message });
-      this.socket.cork();
-      for (let i = 0; i < this.outstanding; i++) {
-        this.socket.write(err);
-        this.socket.write(ReadyForQueryIdle);
-      }
-      this.socket.uncork();
-      this.outstanding = 0;
-      this.setState(ClientState.idle);
-      this.socket.resume();
+      this.failOutstanding(SqlState.ConnectionFailure, message);
       return;
     }
     // Idle inside a transaction, mid-COPY or in session mode: the client's state cannot be
     // carried to another server, so it must learn the connection is gone.
     this.fatal(SqlState.ConnectionFailure, message, 'server connection lost');
+  }
+
+  /**
+   * Answers every unanswered request (at least one) with an ERROR and an idle ReadyForQuery, as
+   * PostgreSQL would after a failed Sync segment, and makes the client idle again.
+   */
+  private failOutstanding(code: string, message: string): void {
+    const err = errorResponse({ severity: 'ERROR', code, message });
+    this.socket.cork();
+    for (let i = 0; i < Math.max(this.outstanding, 1); i++) {
+      this.socket.write(err);
+      this.socket.write(ReadyForQueryIdle);
+    }
+    this.socket.uncork();
+    this.outstanding = 0;
+    this.setState(ClientState.idle);
+    this.socket.resume();
   }
 
   // ---- cancel ------------------------------------------------------------------------------
@@ -496,16 +504,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
       // A request still held for a server never reached PostgreSQL: answer it as canceled.
       this.ctx.stats.cancelsForwarded++;
       this.pending = [];
-      const err = errorResponse({ severity: 'ERROR', code: SqlState.QueryCanceled, message: 'canceling statement due to user request' });
-      this.socket.cork();
-      for (let i = 0; i < Math.max(this.outstanding, 1); i++) {
-        this.socket.write(err);
-        this.socket.write(ReadyForQueryIdle);
-      }
-      this.socket.uncork();
-      this.outstanding = 0;
-      this.setState(ClientState.idle);
-      this.socket.resume();
+      this.failOutstanding(SqlState.QueryCanceled, 'canceling statement due to user request');
       return;
     }
     this.ctx.stats.cancelsIgnored++;
