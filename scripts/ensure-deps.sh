@@ -9,10 +9,11 @@ cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
 
-# --test: everything the test suite starts (the Patroni scenarios need etcd and Patroni too).
+# --test: everything the test suite starts (the Patroni scenarios need etcd and Patroni, the
+# benchmark smoke test PgBouncer).
 if [ "${1:-}" = "--test" ]; then
   shift
-  set -- patroni etcd-server etcd-client python3-etcd python3-psycopg2 "$@"
+  set -- patroni etcd-server etcd-client python3-etcd python3-psycopg2 pgbouncer "$@"
 fi
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
