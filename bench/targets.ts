@@ -1,0 +1,156 @@
+// The three things pgbench is pointed at: PostgreSQL itself, PgBouncer and pgrelay. Writes each
+// proxy's config with equivalent settings (transaction pooling, pool size 20, trust auth on
+// loopback) and starts it as its own process: pgrelay through its real CLI, PgBouncer as `postgres`.
+
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { freePort, runAs } from '../test/harness/pg-cluster.js';
+import { Daemon } from './proc.js';
+
+export const TargetName = { direct: 'direct', pgbouncer: 'pgbouncer', pgrelay: 'pgrelay' } as const;
+export type TargetName = (typeof TargetName)[keyof typeof TargetName];
+
+/** The interleaving order inside every round. */
+export const TARGET_ORDER: readonly TargetName[] = [TargetName.direct, TargetName.pgbouncer, TargetName.pgrelay];
+
+export const TARGET_LABEL: Record<TargetName, string> = {
+  direct: 'direct PostgreSQL',
+  pgbouncer: 'PgBouncer',
+  pgrelay: 'pgrelay',
+};
+
+export interface Target {
+  name: TargetName;
+  port: number;
+  /** The proxy process; null for direct PostgreSQL. */
+  daemon: Daemon | null;
+}
+
+export interface ProxyOptions {
+  /** Directory for configs and logs (readable by the `postgres` user). */
+  workDir: string;
+  upstreamPort: number;
+  poolSize: number;
+  maxClientConn: number;
+  fdLimit: number;
+}
+
+/** PgBouncer's binary, or null when it is not installed. */
+export function findPgbouncer(): string | null {
+  const dirs = [...(process.env['PATH'] ?? '').split(':'), '/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin'];
+  for (const d of dirs) {
+    if (d === '') continue;
+    const p = path.join(d, 'pgbouncer');
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // next
+    }
+  }
+  return null;
+}
+
+export function pgbouncerVersion(bin: string): string {
+  try {
+    return execFileSync(bin, ['--version'], { encoding: 'utf8' }).split('\n')[0]!.trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Starts PgBouncer in the foreground as the `postgres` user when we are root. */
+export async function startPgbouncer(bin: string, o: ProxyOptions): Promise<Target> {
+  const dir = path.join(o.workDir, `pgbouncer-${Date.now()}`);
+  fs.mkdirSync(dir);
+  const ids = runAs();
+  const userlist = path.join(dir, 'userlist.txt');
+  // auth_type trust still looks the user up in auth_file; the password is ignored.
+  fs.writeFileSync(userlist, '"postgres" ""\n');
+  const port = await freePort();
+  const ini = path.join(dir, 'pgbouncer.ini');
+  fs.writeFileSync(
+    ini,
+    `[databases]
+* = host=127.0.0.1 port=${o.upstreamPort}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = ${port}
+unix_socket_dir =
+auth_type = trust
+auth_file = ${userlist}
+pool_mode = transaction
+default_pool_size = ${o.poolSize}
+max_client_conn = ${o.maxClientConn}
+ignore_startup_parameters = extra_float_digits
+log_connections = 0
+log_disconnections = 0
+log_stats = 0
+`,
+  );
+  if (ids.uid !== undefined && ids.gid !== undefined) {
+    for (const p of [dir, userlist, ini]) fs.chownSync(p, ids.uid, ids.gid);
+  }
+  const daemon = Daemon.start({
+    name: 'PgBouncer',
+    cmd: bin,
+    args: [ini],
+    cwd: dir,
+    logFile: path.join(dir, 'pgbouncer.log'),
+    ...ids,
+    fdLimit: o.fdLimit,
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LC_ALL: 'C' },
+  });
+  try {
+    await daemon.waitListening(port);
+  } catch (err) {
+    await daemon.stop();
+    throw err;
+  }
+  return { name: TargetName.pgbouncer, port, daemon };
+}
+
+/** Starts pgrelay through its CLI (`node dist/main.js CONFIG.ini`) from the repository root. */
+export async function startPgrelay(repoRoot: string, o: ProxyOptions): Promise<Target> {
+  const dir = path.join(o.workDir, `pgrelay-${Date.now()}`);
+  fs.mkdirSync(dir);
+  const port = await freePort();
+  const ini = path.join(dir, 'pgrelay.ini');
+  fs.writeFileSync(
+    ini,
+    `[databases]
+* = host=127.0.0.1 port=${o.upstreamPort}
+
+[pgrelay]
+listen_addr = 127.0.0.1
+listen_port = ${port}
+unix_socket_dir =
+auth_type = trust
+pool_mode = transaction
+default_pool_size = ${o.poolSize}
+max_client_conn = ${o.maxClientConn}
+ignore_startup_parameters = extra_float_digits
+log_level = warn
+log_connections = 0
+log_disconnections = 0
+shutdown_timeout = 2
+`,
+  );
+  const daemon = Daemon.start({
+    name: 'pgrelay',
+    cmd: process.execPath,
+    args: [path.join(repoRoot, 'dist', 'main.js'), ini],
+    cwd: dir,
+    logFile: path.join(dir, 'pgrelay.log'),
+    fdLimit: o.fdLimit,
+  });
+  try {
+    await daemon.waitListening(port);
+  } catch (err) {
+    await daemon.stop();
+    throw err;
+  }
+  return { name: TargetName.pgrelay, port, daemon };
+}
