@@ -17,7 +17,8 @@ const TIMEOUT_MS = 150_000;
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 if (findPgbouncer() === null && !isRoot) {
-  t.plan(0, 'pgbouncer is not installed and we are not root to install it (bash scripts/ensure-deps.sh pgbouncer)');
+  // The test command installs PgBouncer (scripts/ensure-deps.sh --test); without it this fails, loudly.
+  t.fail('pgbouncer is not installed and we are not root to install it: run bash scripts/ensure-deps.sh pgbouncer as root');
 } else {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrelay-bench-test-'));
   t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
