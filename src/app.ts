@@ -5,7 +5,7 @@ import net from 'node:net';
 import { writeFileSync, rmSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config } from './config/types.js';
-import { loadAuthFile } from './auth/auth-file.js';
+import { loadCheckedAuthFile } from './auth/auth-file.js';
 import { PoolRegistry } from './pool/registry.js';
 import { Janitor } from './pool/janitor.js';
 import { UpstreamConnector } from './upstream/connector.js';
@@ -52,7 +52,7 @@ export class App {
     const clock = { now: Date.now() };
     this.ctx = {
       config,
-      authSecrets: config.settings.authFile !== null ? loadAuthFile(config.settings.authFile) : new Map(),
+      authSecrets: config.settings.authFile !== null ? loadCheckedAuthFile(config.settings.authFile) : new Map(),
       registry,
       logger: opts.logger ?? createLogger(config.settings),
       stats: new ProxyStats(),
@@ -226,7 +226,7 @@ export class App {
 
   /** Applies a new config: pools, timeouts and secrets change now; listen addresses need a restart. */
   reload(next: Config): void {
-    const authSecrets = next.settings.authFile !== null ? loadAuthFile(next.settings.authFile) : new Map<string, string>();
+    const authSecrets = next.settings.authFile !== null ? loadCheckedAuthFile(next.settings.authFile) : new Map<string, string>();
     const diff = diffConfig(this.ctx.config, next);
     if (diff.needsRestart.length > 0) {
       this.ctx.logger.warn({ keys: diff.needsRestart }, 'reload: these settings change only after a restart');

@@ -2,6 +2,7 @@
 // format lives here; what a secret means is secret.ts's job.
 
 import { readFileSync } from 'node:fs';
+import { parseSecret } from './secret.js';
 
 /**
  * Parse auth_file text into username → secret (later lines win, as in PgBouncer).
@@ -86,4 +87,17 @@ function readQuoted(line: string, start: number): { value: string; end: number }
     }
     return { value, end: close + 1 };
   }
+}
+
+/** Loads an auth_file and checks every secret parses, so a broken verifier fails at startup. */
+export function loadCheckedAuthFile(path: string): Map<string, string> {
+  const secrets = loadAuthFile(path);
+  for (const [user, secret] of secrets) {
+    try {
+      parseSecret(secret);
+    } catch (err) {
+      throw new Error(`${path}: secret of user "${user}": ${(err as Error).message}`);
+    }
+  }
+  return secrets;
 }

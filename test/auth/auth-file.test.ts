@@ -82,3 +82,17 @@ t.test('loadAuthFile', async (t) => {
   const missing = join(dir, 'nope.txt');
   t.throws(() => loadAuthFile(missing), { message: new RegExp(`^cannot read auth_file ${missing}: ENOENT`) });
 });
+
+t.test('loadCheckedAuthFile refuses a malformed SCRAM verifier at load, naming the user', async (t) => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { loadCheckedAuthFile } = await import('../../src/auth/auth-file.js');
+  const dir = mkdtempSync(join(tmpdir(), 'pgrelay-authfile-'));
+  const good = join(dir, 'good.txt');
+  writeFileSync(good, '"alice" "secret"\n');
+  t.equal(loadCheckedAuthFile(good).get('alice'), 'secret');
+  const bad = join(dir, 'bad.txt');
+  writeFileSync(bad, '"bob" "SCRAM-SHA-256$4096:broken"\n');
+  t.throws(() => loadCheckedAuthFile(bad), /secret of user "bob"/);
+});
