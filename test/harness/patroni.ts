@@ -9,7 +9,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findPgBin, freePort, runAs } from './pg-cluster.js';
+import { findPgBin, freePort, runAs, run as pgRun, type RunOptions as PgRunOptions } from './pg-cluster.js';
 
 export interface PatroniNodeInfo {
   name: string;
@@ -148,52 +148,11 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-interface RunOptions {
-  asPostgres?: boolean;
-  env?: NodeJS.ProcessEnv;
-  input?: string;
-  timeoutMs: number;
-}
+type RunOptions = Omit<PgRunOptions, 'cwd'>;
 
-/** Runs a command to completion, bounded by a timeout (SIGKILL, then reject). */
+/** Runs a command to completion (pg-cluster's runner) with Patroni's clean environment by default. */
 function run(cmd: string, args: string[], opts: RunOptions): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      ...(opts.asPostgres ? runAs() : {}),
-      cwd: os.tmpdir(),
-      env: opts.env ?? cleanEnv(),
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout!.on('data', (b: Buffer) => out.push(b));
-    child.stderr!.on('data', (b: Buffer) => err.push(b));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, opts.timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(new Error(`${path.basename(cmd)}: ${e.message}`));
-    });
-    child.on('close', (code, sig) => {
-      clearTimeout(timer);
-      const stdout = Buffer.concat(out).toString('utf8');
-      const stderr = Buffer.concat(err).toString('utf8');
-      if (timedOut) {
-        reject(new Error(`${path.basename(cmd)} ${args.join(' ')}: timed out after ${opts.timeoutMs} ms\n${stderr}${stdout}`.trimEnd()));
-        return;
-      }
-      resolve({ code: code ?? (sig ? 128 : 1), stdout, stderr });
-    });
-    if (opts.input !== undefined) {
-      child.stdin!.on('error', () => {
-        // the process may exit before reading everything; its exit code tells the story
-      });
-      child.stdin!.end(opts.input);
-    }
-  });
+  return pgRun(cmd, args, { ...opts, env: opts.env ?? cleanEnv() });
 }
 
 /** A long-running child (etcd, Patroni) writing to a log file. Unref'ed: an abandoned cluster must

@@ -152,7 +152,7 @@ interface RunResult {
   stderr: string;
 }
 
-interface RunOptions {
+export interface RunOptions {
   asPostgres?: boolean;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
@@ -161,7 +161,7 @@ interface RunOptions {
 }
 
 /** Runs a command to completion, bounded by a timeout (SIGKILL, then reject). */
-function run(cmd: string, args: string[], opts: RunOptions): Promise<RunResult> {
+export function run(cmd: string, args: string[], opts: RunOptions): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       ...(opts.asPostgres ? runAs() : {}),
