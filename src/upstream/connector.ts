@@ -120,8 +120,13 @@ export class UpstreamConnector implements ServerFactory {
         },
       );
       if (db.connectQuery !== null) {
-        await server.runInternal(db.connectQuery);
-        server.endInternal();
+        try {
+          await server.runInternal(db.connectQuery);
+          server.endInternal();
+        } catch (err) {
+          server.close(`connect_query failed: ${(err as Error).message}`);
+          throw err;
+        }
       }
     } catch (err) {
       ctx.logger.warn({ pool: pool.key, host: address.host, port: address.port, err: (err as Error).message }, 'server login failed');
