@@ -151,3 +151,19 @@ t.test('server_check_query runs on servers idle past server_check_delay', async 
   await new Promise((r) => setTimeout(r, 100));
   t.equal((await a.query('select 7 as n')).rows[0].n, 7);
 });
+
+t.test('connect_query runs on each new server connection; a failing one is reported', async (t) => {
+  const relay = await startRelay(cluster, { databases: { '*': { hosts: [{ host: cluster.host, port: cluster.port }], connectQuery: "SET work_mem = '9MB'" } } });
+  t.teardown(() => relay.stop());
+  const a = await connect(relay.url());
+  t.teardown(() => a.end());
+  t.equal((await a.query(`select current_setting('work_mem') as w`)).rows[0].w, '9MB');
+  const broken = await startRelay(cluster, {
+    settings: { queryWaitTimeoutMs: 1500 },
+    databases: { '*': { hosts: [{ host: cluster.host, port: cluster.port }], connectQuery: 'SELECT no_such_function()' } },
+  });
+  t.teardown(() => broken.stop());
+  const c = new pg.Client({ connectionString: broken.url() });
+  c.on('error', () => undefined);
+  await t.rejects(c.connect(), /no_such_function|query_wait_timeout/);
+});
