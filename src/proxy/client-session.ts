@@ -42,7 +42,7 @@ export const ClientState = {
 } as const;
 export type ClientState = (typeof ClientState)[keyof typeof ClientState];
 
-const CLIENT_FRAMES = frameModes([Frontend.Query, Frontend.Sync, Frontend.FunctionCall, Frontend.Terminate], []);
+export const CLIENT_FRAMES = frameModes([Frontend.Query, Frontend.Sync, Frontend.FunctionCall, Frontend.Terminate], []);
 /** Largest password / SASL message accepted during login. */
 const MAX_AUTH_MESSAGE = 64 * 1024;
 

@@ -33,7 +33,7 @@ export interface ServerClient {
 export const ServerState = { idle: 'idle', active: 'active', internal: 'internal', closed: 'closed' } as const;
 export type ServerState = (typeof ServerState)[keyof typeof ServerState];
 
-const SERVER_FRAMES = frameModes(
+export const SERVER_FRAMES = frameModes(
   [],
   [Backend.ReadyForQuery, Backend.ParameterStatus, Backend.ErrorResponse, Backend.CopyInResponse, Backend.CopyBothResponse],
 );
