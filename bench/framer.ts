@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { FrameScanner } from '../src/protocol/frame-scanner.js';
 import type { FrameSink } from '../src/protocol/frame-scanner.js';
-import { Backend, Frontend } from '../src/protocol/message-types.js';
+import { Backend } from '../src/protocol/message-types.js';
 
 // The very tables the proxy scans with, so the benchmark cannot drift from the forwarding path.
 import { SERVER_FRAMES } from '../src/proxy/server-conn.js';
