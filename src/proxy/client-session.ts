@@ -20,7 +20,7 @@ import { MAX_STARTUP_PACKET, ProtocolError, readStartupPacket } from '../protoco
 import { SqlState } from '../protocol/sqlstate.js';
 import { ErrorCode, PgRelayError } from '../errors.js';
 import { authenticateClient } from '../auth/client-auth.js';
-import { replaySql, STARTUP_KEYS, trackedName, TRACKED_PARAMS } from './session-params.js';
+import { paramsSignature, replaySql, STARTUP_KEYS, trackedName, TRACKED_PARAMS } from './session-params.js';
 import { sendCancel } from './server-login.js';
 import type { PoolServer, PoolWaiter } from '../pool/pool.js';
 import type { PoolEntry } from '../pool/registry.js';
@@ -45,6 +45,12 @@ export type ClientState = (typeof ClientState)[keyof typeof ClientState];
 export const CLIENT_FRAMES = frameModes([Frontend.Query, Frontend.Sync, Frontend.FunctionCall, Frontend.Terminate], []);
 /** Largest password / SASL message accepted during login. */
 const MAX_AUTH_MESSAGE = 64 * 1024;
+/**
+ * Bytes held for a client waiting for a server before its socket stops being read. A request or a
+ * few pipelined ones fit, so the common wait costs no pause/resume; a client streaming more than
+ * this (a big COPY, a flood of pipelined queries) is held back by TCP instead of by our memory.
+ */
+const MAX_PENDING_BYTES = 64 * 1024;
 
 let nextClientId = 1;
 
@@ -70,6 +76,9 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   readonly localPort: number;
   /** Bytes read while no server was linked, written as soon as one is. */
   private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** paramsSignature() of `params`, computed when first needed after a change. */
+  private paramsSig: string | null = null;
   private terminated = false;
   private linkRetries = 0;
   /** When the current server was linked (ms), for transaction time stats. */
@@ -258,6 +267,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     for (const [name, value] of loginParams) out.push(parameterStatus(name, this.params.get(name) ?? value));
     for (const [name, value] of this.params) if (!loginParams.has(name)) out.push(parameterStatus(name, value));
     out.push(backendKeyData(this.processId, this.secretKey), ReadyForQueryIdle);
+    this.paramsSig = null;
     this.socket.cork();
     for (const b of out) this.socket.write(b);
     this.socket.uncork();
@@ -315,16 +325,23 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     if (this.state === ClientState.active) {
       if (!this.server!.write(carry, chunk, end)) this.socket.pause();
     } else if (end > 0 || carry !== null) {
-      if (carry !== null) this.pending.push(carry);
-      if (end > 0) this.pending.push(end === chunk.length ? chunk : chunk.subarray(0, end));
+      if (carry !== null) this.hold(carry);
+      if (end > 0) this.hold(end === chunk.length ? chunk : chunk.subarray(0, end));
       if (this.state === ClientState.idle && !this.terminated) {
-        // Hold the client's bytes and stop reading until a server is linked (backpressure).
-        this.socket.pause();
         this.setState(ClientState.waiting);
         this.entry!.pool.acquire(this);
       }
+      // Still no server (the acquire queued us, or we were already waiting): stop reading once
+      // enough is held, so a client cannot make us buffer without bound.
+      if (this.pendingBytes > MAX_PENDING_BYTES && !this.linked) this.socket.pause();
     }
     if (this.scanner.stopped && !this.terminated) this.close('client sent an invalid message length');
+  }
+
+  /** Keeps bytes read while no server is linked; written by startForwarding(). */
+  private hold(b: Buffer): void {
+    this.pending.push(b);
+    this.pendingBytes += b.length;
   }
 
   onHeader(type: number): boolean {
@@ -368,7 +385,9 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     // server_check_query: a server idle longer than server_check_delay proves it is alive first
     // (PgBouncer's rule), folded into the same round trip as the parameter replay.
     const check = settings.serverCheckQuery.trim() !== '' && this.ctx.clock.now - s.idleSince >= settings.serverCheckDelayMs ? settings.serverCheckQuery.trim().replace(/;*$/, ';') : '';
-    const sql = (check === ';' ? '' : check) + replaySql(this.params, s.params);
+    this.paramsSig ??= paramsSignature(this.params);
+    const replay = this.paramsSig === s.paramsSignature ? '' : replaySql(this.params, s.params);
+    const sql = (check === ';' ? '' : check) + replay;
     if (sql === '') {
       this.startForwarding();
       return;
@@ -406,11 +425,29 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     this.entry!.pool.stats.transactions++;
     this.linkedAt = Date.now();
     const pending = this.pending;
-    this.pending = [];
-    const ok = pending.length === 0 || this.server!.writeBuffers(pending);
+    let ok = true;
+    if (pending.length === 1) ok = this.server!.write(null, pending[0]!, pending[0]!.length);
+    else if (pending.length > 1) ok = this.server!.writeBuffers(pending);
+    // The array is reused: one per client instead of one per transaction.
+    pending.length = 0;
+    this.pendingBytes = 0;
     if (this.terminated) return;
-    if (ok) this.socket.resume();
-    else this.socket.pause();
+    if (!ok) this.socket.pause();
+    else if (this.socket.isPaused()) this.socket.resume();
+  }
+
+  /** Re-reads the state after calls that may change it (TS keeps an earlier narrowing). */
+  private get linked(): boolean {
+    return this.state === ClientState.active;
+  }
+
+  get writeQueued(): boolean {
+    return this.socket.writableLength > 0;
+  }
+
+  setParam(name: string, value: string): void {
+    this.params.set(name, value);
+    this.paramsSig = null;
   }
 
   forwardFromServer(carry: Buffer | null, chunk: Buffer, end: number): boolean {
@@ -430,7 +467,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     if (this.entry !== null) this.entry.pool.stats.transactionTimeUs += (Date.now() - this.linkedAt) * 1000;
     if (this.state === ClientState.closed) return;
     this.setState(ClientState.idle);
-    this.socket.resume();
+    if (this.socket.isPaused()) this.socket.resume();
   }
 
   onServerLost(reason: string, fatalForwarded = false): void {
@@ -503,7 +540,8 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     if (this.state === ClientState.waiting && this.scanner.atBoundary && this.entry!.pool.cancelWait(this)) {
       // A request still held for a server never reached PostgreSQL: answer it as canceled.
       this.ctx.stats.cancelsForwarded++;
-      this.pending = [];
+      this.pending.length = 0;
+      this.pendingBytes = 0;
       this.failOutstanding(SqlState.QueryCanceled, 'canceling statement due to user request');
       return;
     }
@@ -535,7 +573,8 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     const server = this.server;
     this.server = null;
     if (server !== null) this.returnServer(server);
-    this.pending = [];
+    this.pending.length = 0;
+    this.pendingBytes = 0;
     this.socket.end();
     this.socket.destroySoon?.();
     setTimeout(() => this.socket.destroy(), 2000).unref();

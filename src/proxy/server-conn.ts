@@ -10,6 +10,8 @@ import { readErrorFields, readParameterStatus } from '../protocol/readers.js';
 import type { PoolServer } from '../pool/pool.js';
 import type { HostPort } from '../config/types.js';
 import type { LoginResult } from './server-login.js';
+import type { ReadSlot } from './read-slot.js';
+import { paramsSignature } from './session-params.js';
 
 /** What a server connection needs of the client it is linked to. */
 export interface ServerClient {
@@ -18,8 +20,10 @@ export interface ServerClient {
   readonly id: number;
   /** Writes server bytes to the client; false when the client's socket buffer is full. */
   forwardFromServer(carry: Buffer | null, chunk: Buffer, end: number): boolean;
-  /** The session parameters this client has (updated by its own SETs). */
-  readonly params: Map<string, string>;
+  /** A session parameter changed by the client's own SET: it becomes part of its session state. */
+  setParam(name: string, value: string): void;
+  /** Bytes written to the client are still queued (its socket was full): they reference our read buffer. */
+  readonly writeQueued: boolean;
   /** The link ended because of the release rule; the client goes idle. */
   onReleased(): void;
   /** The server connection broke while linked. */
@@ -90,15 +94,23 @@ export class ServerConn implements PoolServer, FrameSink {
     this.createdAt = Date.now();
     this.idleSince = this.createdAt;
     this.scanner = new FrameScanner(SERVER_FRAMES, maxPacketSize, this);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.reader = login.reader;
+    this.reader.sink = (chunk: Buffer) => this.onData(chunk);
     socket.on('drain', () => this.client?.resumeReading());
     socket.on('error', (err: Error) => this.lost(`server socket error: ${err.message}`));
     socket.on('close', () => this.lost(this.fatalMessage ?? 'server closed the connection'));
   }
 
   readonly params: Map<string, string>;
+  private paramsSig: string | null = null;
+  private readonly reader: ReadSlot;
   readonly processId: number;
   readonly secretKey: number;
+
+  /** The tracked parameters as one comparable string (see paramsSignature). */
+  get paramsSignature(): string {
+    return (this.paramsSig ??= paramsSignature(this.params));
+  }
 
   get localPort(): number | undefined {
     return this.socket.localPort;
@@ -178,8 +190,10 @@ export class ServerConn implements PoolServer, FrameSink {
     const end = this.scanner.scan(chunk);
     if (this.scanner.stopped) return; // a bad length: onBadLength closed us
     const client = this.client;
-    if (client !== null && this.state === ServerState.active) {
+    if (client !== null && this.state === ServerState.active && (end > 0 || this.scanner.carry !== null)) {
       if (!client.forwardFromServer(this.scanner.carry, chunk, end)) this.socket.pause();
+      // The chunk is a view of the read slot; a write that did not complete holds on to it.
+      if (client.writeQueued) this.reader.retain();
     }
     if (this.releaseDue) {
       this.releaseDue = false;
@@ -233,9 +247,10 @@ export class ServerConn implements PoolServer, FrameSink {
       case Backend.ParameterStatus: {
         const [name, value] = readParameterStatus(buf, start, end);
         this.params.set(name, value);
+        this.paramsSig = null;
         // A change the linked client caused (its own SET) becomes part of its session state,
         // replayed on whichever server it gets next.
-        if (this.client !== null) this.client.params.set(name, value);
+        if (this.client !== null) this.client.setParam(name, value);
         return;
       }
       case Backend.ErrorResponse: {

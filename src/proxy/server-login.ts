@@ -9,6 +9,9 @@ import { md5Response } from '../auth/md5.js';
 import { ScramClientExchange, SCRAM_SHA_256 } from '../auth/scram-client.js';
 import { ErrorCode, PgRelayError } from '../errors.js';
 import type { HostPort } from '../config/types.js';
+import { ReadSlot } from './read-slot.js';
+
+const ignore = (): void => {};
 
 /** How pgrelay proves itself to the server: nothing, a password (plain or md5 hash), or SCRAM keys. */
 export type ServerCredential =
@@ -29,6 +32,8 @@ export interface LoginRequest {
 
 export interface LoginResult {
   readonly socket: net.Socket;
+  /** The socket's reads; whoever owns the connection next sets its sink. */
+  readonly reader: ReadSlot;
   readonly params: Map<string, string>;
   readonly processId: number;
   readonly secretKey: number;
@@ -51,7 +56,8 @@ export class ServerLoginError extends PgRelayError {
 export function login(req: LoginRequest): Promise<LoginResult> {
   return new Promise<LoginResult>((resolve, reject) => {
     const { host, port } = req.address;
-    const socket = net.connect({ host, port, noDelay: true, keepAlive: req.keepAlive });
+    const reader = new ReadSlot();
+    const socket = net.connect({ host, port, noDelay: true, keepAlive: req.keepAlive, onread: reader.onread });
     const parser = new Parser();
     const params = new Map<string, string>();
     let processId = 0;
@@ -63,7 +69,7 @@ export function login(req: LoginRequest): Promise<LoginResult> {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      socket.removeListener('data', onData);
+      reader.sink = ignore;
       socket.destroy();
       reject(err);
     };
@@ -131,21 +137,22 @@ export function login(req: LoginRequest): Promise<LoginResult> {
         case 'readyForQuery':
           done = true;
           clearTimeout(timer);
-          socket.removeListener('data', onData);
+          reader.sink = ignore;
           socket.removeListener('error', onError);
           socket.removeListener('close', onClose);
-          resolve({ socket, params, processId, secretKey, txStatus: (m['status'] as string).charCodeAt(0) });
+          resolve({ socket, reader, params, processId, secretKey, txStatus: (m['status'] as string).charCodeAt(0) });
           return;
         default:
           // NoticeResponse and NegotiateProtocolVersion need no action at login.
           return;
       }
     };
-    const onData = (chunk: Buffer): void => parser.parse(chunk, onMessage);
+    // The parser may keep a partial message between reads, and the slot's buffer is reused: copy.
+    // Login is a handful of small messages, so the copy costs nothing that matters.
+    reader.sink = (chunk: Buffer): void => parser.parse(Buffer.from(chunk), onMessage);
     const onError = (err: Error): void => fail(new PgRelayError(ErrorCode.ServerConnectFailed, `cannot connect to server ${host}:${port}: ${err.message}`));
     const onClose = (): void => fail(new PgRelayError(ErrorCode.ServerConnectFailed, `server ${host}:${port} closed the connection during login`));
 
-    socket.on('data', onData);
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.once('connect', () => {

@@ -15,6 +15,25 @@ export function trackedName(name: string): string | undefined {
 /** Startup parameters that are not session settings and are always accepted. */
 export const STARTUP_KEYS = new Set(['user', 'database', 'replication']);
 
+let lastSignature = '';
+
+/**
+ * The tracked values of a session as one string, so the per-transaction check "does this server
+ * need a replay" is one string comparison instead of a walk over two maps. Equal signatures mean
+ * replaySql() would return ''. Identical signatures are interned so most clients share one string.
+ */
+export function paramsSignature(params: ReadonlyMap<string, string>): string {
+  let sig = '';
+  // Values never contain NUL (protocol strings are NUL-terminated), so the encoding is unambiguous.
+  for (const name of TRACKED_PARAMS) {
+    const v = params.get(name);
+    sig += v === undefined ? '-\u0000' : `=${v}\u0000`;
+  }
+  if (sig === lastSignature) return lastSignature;
+  lastSignature = sig;
+  return sig;
+}
+
 /** The SET statements that bring a server's tracked values to the client's (empty when equal). */
 export function replaySql(client: ReadonlyMap<string, string>, server: ReadonlyMap<string, string>): string {
   let sql = '';
