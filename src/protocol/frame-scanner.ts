@@ -38,7 +38,8 @@ export class FrameScanner {
   /** Set once the sink stopped the stream or a length was invalid. */
   stopped = false;
 
-  private readonly hdr = Buffer.allocUnsafe(HEADER);
+  /** A header split across reads; allocated the first time one is (most streams never split one). */
+  private hdr: Buffer | null = null;
   private hdrLen = 0;
   /** Bytes of a frame still to arrive that need no inspection. */
   private skip = 0;
@@ -90,16 +91,17 @@ export class FrameScanner {
       // A header split across reads: complete it, then treat the frame as starting before
       // this chunk (at -withheld).
       const withheld = this.hdrLen;
+      const hdr = this.hdr!;
       const need = HEADER - withheld;
       if (need > len) {
-        chunk.copy(this.hdr, withheld);
+        chunk.copy(hdr, withheld);
         this.hdrLen += len;
         return 0;
       }
-      chunk.copy(this.hdr, withheld, 0, need);
+      chunk.copy(hdr, withheld, 0, need);
       this.hdrLen = 0;
-      this.carry = Buffer.from(this.hdr.subarray(0, withheld));
-      pos = this.frame(this.hdr[0]!, this.hdr.readInt32BE(1), chunk, -withheld);
+      this.carry = Buffer.from(hdr.subarray(0, withheld));
+      pos = this.frame(hdr[0]!, hdr.readInt32BE(1), chunk, -withheld);
       if (this.stopped) {
         this.carry = null;
         return 0;
@@ -108,7 +110,7 @@ export class FrameScanner {
     while (pos < len) {
       if (len - pos < HEADER) {
         // Withhold a partial header: whether it may be forwarded depends on its type.
-        chunk.copy(this.hdr, 0, pos, len);
+        chunk.copy((this.hdr ??= Buffer.allocUnsafe(HEADER)), 0, pos, len);
         this.hdrLen = len - pos;
         return pos;
       }
@@ -140,7 +142,7 @@ export class FrameScanner {
       const frame = Buffer.allocUnsafe(1 + length);
       let filled: number;
       if (start < 0) {
-        this.hdr.copy(frame, 0, 0, HEADER);
+        this.hdr!.copy(frame, 0, 0, HEADER);
         filled = HEADER + chunk.copy(frame, HEADER, HEADER + start, Math.min(end, len));
       } else {
         filled = chunk.copy(frame, 0, start, len);

@@ -54,6 +54,10 @@ const MAX_PENDING_BYTES = 64 * 1024;
 
 let nextClientId = 1;
 
+/** The session a client socket belongs to, for the shared socket listeners. */
+const SESSION = Symbol('pgrelay.clientSession');
+type OwnedSocket = net.Socket & { [SESSION]?: ClientSession };
+
 
 export class ClientSession implements PoolWaiter, ServerClient, FrameSink, CancelTarget {
   readonly id = nextClientId++;
@@ -83,7 +87,8 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   private linkRetries = 0;
   /** When the current server was linked (ms), for transaction time stats. */
   linkedAt = 0;
-  private readonly login = new PacketBuffer();
+  /** Login bytes; dropped once logged in (an idle client should cost as little as possible). */
+  private login: PacketBuffer | null = new PacketBuffer();
   private wake: (() => void) | null = null;
   private readonly scanner: FrameScanner;
 
@@ -106,11 +111,27 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     this.processId = pid;
     this.secretKey = randomInt(-0x80000000, 0x7fffffff);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.server?.resumeReading());
-    socket.on('error', (err: Error) => this.close(`client socket error: ${err.message}`));
-    socket.on('close', () => this.close('client closed the connection'));
+    // Shared listeners that find the session on the socket: four closures per client add up
+    // with ten thousand idle clients.
+    (socket as OwnedSocket)[SESSION] = this;
+    socket.on('data', ClientSession.onSocketData);
+    socket.on('drain', ClientSession.onSocketDrain);
+    socket.on('error', ClientSession.onSocketError);
+    socket.on('close', ClientSession.onSocketClose);
     this.runLogin().catch((err: unknown) => this.failLogin(err));
+  }
+
+  private static onSocketData(this: OwnedSocket, chunk: Buffer): void {
+    this[SESSION]!.onData(chunk);
+  }
+  private static onSocketDrain(this: OwnedSocket): void {
+    this[SESSION]!.server?.resumeReading();
+  }
+  private static onSocketError(this: OwnedSocket, err: Error): void {
+    this[SESSION]!.close(`client socket error: ${err.message}`);
+  }
+  private static onSocketClose(this: OwnedSocket): void {
+    this[SESSION]!.close('client closed the connection');
   }
 
   get pool(): PoolEntry['pool'] | null {
@@ -127,7 +148,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     const settings = this.ctx.config.settings;
     let packet: Buffer;
     for (;;) {
-      packet = await this.next(() => this.login.takeUntyped(MAX_STARTUP_PACKET));
+      packet = await this.next(() => this.login!.takeUntyped(MAX_STARTUP_PACKET));
       const first = readStartupPacket(packet);
       if (first.kind === 'ssl' || first.kind === 'gssenc') {
         // No TLS or GSS encryption yet: 'N' tells the client to go on in plaintext.
@@ -157,7 +178,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     const entry = this.ctx.registry.get(this.database, this.user);
     if (entry === undefined) throw new PgRelayError(ErrorCode.NoSuchDatabase, `no such database: ${this.database}`);
     const outcome = await authenticateClient(
-      { send: (m) => this.socket.write(m), nextMessage: () => this.next(() => this.login.takeTyped(MAX_AUTH_MESSAGE)) },
+      { send: (m) => this.socket.write(m), nextMessage: () => this.next(() => this.login!.takeTyped(MAX_AUTH_MESSAGE)) },
       settings.authType,
       this.user,
       this.ctx.authSecrets.get(this.user),
@@ -178,7 +199,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   private async loginConsole(): Promise<void> {
     const settings = this.ctx.config.settings;
     const outcome = await authenticateClient(
-      { send: (m) => this.socket.write(m), nextMessage: () => this.next(() => this.login.takeTyped(MAX_AUTH_MESSAGE)) },
+      { send: (m) => this.socket.write(m), nextMessage: () => this.next(() => this.login!.takeTyped(MAX_AUTH_MESSAGE)) },
       settings.authType,
       this.user,
       this.ctx.authSecrets.get(this.user),
@@ -200,7 +221,8 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     );
     this.setState(ClientState.console);
     this.ctx.logger.info({ client: this.id, user: this.user, admin, addr: this.remoteAddress }, 'admin console login');
-    const early = this.login.drain();
+    const early = this.login!.drain();
+    this.login = null;
     if (early.length > 0) this.console.onData(early);
   }
   private console: ConsoleSession | null = null;
@@ -276,7 +298,8 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     if (this.ctx.config.settings.logConnections) {
       this.ctx.logger.info({ client: this.id, user: this.user, database: this.database, addr: this.remoteAddress, port: this.remotePort }, 'client login');
     }
-    const early = this.login.drain();
+    const early = this.login!.drain();
+    this.login = null;
     if (early.length > 0) this.onForwardData(early);
   }
 
@@ -302,7 +325,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
 
   private onData(chunk: Buffer): void {
     if (this.state === ClientState.login) {
-      this.login.push(chunk);
+      this.login!.push(chunk);
       const wake = this.wake;
       this.wake = null;
       wake?.();

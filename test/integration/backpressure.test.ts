@@ -25,7 +25,7 @@ function startupPacket(params: Record<string, string>): Buffer {
 /** A raw protocol client: logs in (trust), then hands out whole messages as they arrive. */
 class RawClient {
   readonly socket: net.Socket;
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private waiters: (() => void)[] = [];
 
   private constructor(port: number) {
