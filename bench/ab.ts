@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { destroyAll, pgbench, runAs, startCluster } from '../test/harness/pg-cluster.js';
 import { stopAllDaemons } from './proc.js';
-import { findPgbouncer, startPgbouncer, startPgrelay } from './targets.js';
+import { findPgbouncer, PGRELAY_NODE_ARGS, startPgbouncer, startPgrelay } from './targets.js';
 import type { Target } from './targets.js';
 import { median, runWorkload, WORKLOADS } from './workloads.js';
 import type { RunSample, Workload } from './workloads.js';
@@ -25,6 +25,9 @@ const USAGE = `Usage: npx tsx bench/ab.ts --base REV [options]
   --duration S       seconds per pgbench run (default 10)
   --workloads A,B    workload ids (default select-c16,select-c64,select-c256)
   --scale N          pgbench -i scale (default 10)
+  --before-node-args "A B"  node options for the "before" pgrelay (default: the image's)
+  --after-node-args "A B"   node options for the "after" pgrelay (default: the image's); with
+                     --base HEAD this measures a node option alone
 `;
 
 function log(msg: string): void {
@@ -41,6 +44,10 @@ function buildRevision(rev: string): { dir: string; sha: string } {
   return { dir, sha };
 }
 
+function nodeArgsLabel(args: readonly string[]): string {
+  return args.length > 0 ? ` (node ${args.join(' ')})` : '';
+}
+
 function fmt(x: number | null, digits = 0): string {
   return x === null ? 'n/a' : x.toFixed(digits);
 }
@@ -53,6 +60,8 @@ async function main(): Promise<void> {
       duration: { type: 'string', default: '10' },
       workloads: { type: 'string', default: 'select-c16,select-c64,select-c256' },
       scale: { type: 'string', default: '10' },
+      'before-node-args': { type: 'string' },
+      'after-node-args': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -67,6 +76,9 @@ async function main(): Promise<void> {
     if (w === undefined) throw new Error(`unknown workload ${id}`);
     return w;
   });
+  const splitArgs = (v: string | undefined): readonly string[] => (v === undefined ? PGRELAY_NODE_ARGS : v.split(' ').filter((a) => a !== ''));
+  const beforeArgs = splitArgs(values['before-node-args']);
+  const afterArgs = splitArgs(values['after-node-args']);
   const bouncerBin = findPgbouncer();
   if (bouncerBin === null) throw new Error('pgbouncer is not installed (npm run deps -- pgbouncer)');
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO, stdio: 'inherit' });
@@ -86,8 +98,8 @@ async function main(): Promise<void> {
     const opts = { workDir, upstreamPort: cluster.port, poolSize: 20, maxClientConn: maxClients + 200, fdLimit: 65536 };
     const targets: { label: string; t: Target }[] = [
       { label: 'PgBouncer', t: await startPgbouncer(bouncerBin, opts) },
-      { label: `before ${base.sha}`, t: await startPgrelay(base.dir, opts) },
-      { label: `after ${head}${dirty ? '+dirty' : ''}`, t: await startPgrelay(REPO, opts) },
+      { label: `before ${base.sha}${nodeArgsLabel(beforeArgs)}`, t: await startPgrelay(base.dir, opts, beforeArgs) },
+      { label: `after ${head}${dirty ? '+dirty' : ''}${nodeArgsLabel(afterArgs)}`, t: await startPgrelay(REPO, opts, afterArgs) },
     ];
     const warm: Workload = { id: 'warmup', label: 'warm-up', clients: 16, threads: 2, args: ['-S'], tpcb: false };
     for (const { t } of targets) await runWorkload({ port: t.port, workload: warm, durationSec: 3, round: 0, logDir: path.join(workDir, 'logs'), proxyPid: null });

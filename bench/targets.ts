@@ -20,6 +20,9 @@ export const TARGET_LABEL: Record<TargetName, string> = {
   pgrelay: 'pgrelay',
 };
 
+/** Node options pgrelay is run with, as the Docker image's ENTRYPOINT does (keep them in sync). */
+export const PGRELAY_NODE_ARGS: readonly string[] = [];
+
 export interface Target {
   name: TargetName;
   port: number;
@@ -112,8 +115,8 @@ log_stats = 0
   return { name: TargetName.pgbouncer, port, daemon };
 }
 
-/** Starts pgrelay through its CLI (`node dist/main.js CONFIG.ini`) from the repository root. */
-export async function startPgrelay(repoRoot: string, o: ProxyOptions): Promise<Target> {
+/** Starts pgrelay through its CLI (`node [NODE_ARGS] dist/main.js CONFIG.ini`) from the repository root. */
+export async function startPgrelay(repoRoot: string, o: ProxyOptions, nodeArgs: readonly string[] = PGRELAY_NODE_ARGS): Promise<Target> {
   const dir = path.join(o.workDir, `pgrelay-${Date.now()}`);
   fs.mkdirSync(dir);
   const port = await freePort();
@@ -141,7 +144,7 @@ shutdown_timeout = 2
   const daemon = Daemon.start({
     name: 'pgrelay',
     cmd: process.execPath,
-    args: [path.join(repoRoot, 'dist', 'main.js'), ini],
+    args: [...nodeArgs, path.join(repoRoot, 'dist', 'main.js'), ini],
     cwd: dir,
     logFile: path.join(dir, 'pgrelay.log'),
     fdLimit: o.fdLimit,

@@ -22,6 +22,7 @@ import { ErrorCode, PgRelayError } from '../errors.js';
 import { authenticateClient } from '../auth/client-auth.js';
 import { paramsSignature, replaySql, STARTUP_KEYS, trackedName, TRACKED_PARAMS } from './session-params.js';
 import { sendCancel } from './server-login.js';
+import { loginStatusBlock } from './login-status.js';
 import type { PoolServer, PoolWaiter } from '../pool/pool.js';
 import type { PoolEntry } from '../pool/registry.js';
 import type { CancelTarget, ProxyContext } from './context.js';
@@ -285,13 +286,11 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
         if (v !== undefined) this.params.set(name, v);
       }
     }
-    const out: Buffer[] = [];
-    for (const [name, value] of loginParams) out.push(parameterStatus(name, this.params.get(name) ?? value));
-    for (const [name, value] of this.params) if (!loginParams.has(name)) out.push(parameterStatus(name, value));
-    out.push(backendKeyData(this.processId, this.secretKey), ReadyForQueryIdle);
-    this.paramsSig = null;
+    this.paramsSig = paramsSignature(this.params);
     this.socket.cork();
-    for (const b of out) this.socket.write(b);
+    this.socket.write(loginStatusBlock(loginParams, this.params, this.paramsSig));
+    this.socket.write(backendKeyData(this.processId, this.secretKey));
+    this.socket.write(ReadyForQueryIdle);
     this.socket.uncork();
     this.ctx.cancelKeys.set(this.processId, this);
     this.setState(ClientState.idle);
