@@ -33,6 +33,10 @@ export interface AppOptions {
 export class App {
   readonly ctx: ProxyContext;
   readonly clients = new Set<ClientSession>();
+  /** One callback shared by every client session, not a closure each. */
+  private readonly onClientGone = (c: ClientSession): void => {
+    this.clients.delete(c);
+  };
   private readonly listeners: net.Server[] = [];
   private readonly janitor: Janitor;
   private stopping = false;
@@ -202,7 +206,7 @@ export class App {
       return;
     }
     this.ctx.stats.clientsAccepted++;
-    const client = new ClientSession(socket, this.ctx, (c) => this.clients.delete(c));
+    const client = new ClientSession(socket, this.ctx, this.onClientGone);
     this.clients.add(client);
   }
 

@@ -75,10 +75,6 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   entry: PoolEntry | null = null;
   readonly processId: number;
   readonly secretKey: number;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly localAddress: string;
-  readonly localPort: number;
   /** Bytes read while no server was linked, written as soon as one is. */
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -101,10 +97,6 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   ) {
     this.connectedAt = ctx.clock.now;
     this.lastActivity = this.connectedAt;
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.remotePort = socket.remotePort ?? 0;
-    this.localAddress = socket.localAddress ?? '';
-    this.localPort = socket.localPort ?? 0;
     this.scanner = new FrameScanner(CLIENT_FRAMES, ctx.config.settings.maxPacketSize, this);
     // BackendKeyData of our own: the client's cancel key never names a real backend.
     let pid = randomInt(1, 0x7fffffff);
@@ -133,6 +125,21 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   }
   private static onSocketClose(this: OwnedSocket): void {
     this[SESSION]!.close('client closed the connection');
+  }
+
+  // Addresses are read when asked for (SHOW CLIENTS, logs): node caches them on the socket, and
+  // most clients never need them, which saves two syscalls per connection.
+  get remoteAddress(): string {
+    return this.socket.remoteAddress ?? '';
+  }
+  get remotePort(): number {
+    return this.socket.remotePort ?? 0;
+  }
+  get localAddress(): string {
+    return this.socket.localAddress ?? '';
+  }
+  get localPort(): number {
+    return this.socket.localPort ?? 0;
   }
 
   get pool(): PoolEntry['pool'] | null {
@@ -186,7 +193,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     );
     if (!outcome.ok) throw outcome.error;
     if (outcome.scramKeys !== null) this.ctx.scramKeys.set(this.user, outcome.scramKeys);
-    this.socket.write(AuthenticationOk);
+    // AuthenticationOk goes out with the rest of the login reply (finishLogin): one write.
     this.entry = entry;
     this.transactionPooling = entry.mode === 'transaction';
     const loginParams = entry.loginParams ?? (await this.fetchLoginParams(entry));
@@ -287,11 +294,8 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
       }
     }
     this.paramsSig = paramsSignature(this.params);
-    this.socket.cork();
-    this.socket.write(loginStatusBlock(loginParams, this.params, this.paramsSig));
-    this.socket.write(backendKeyData(this.processId, this.secretKey));
-    this.socket.write(ReadyForQueryIdle);
-    this.socket.uncork();
+    // One buffer, one write syscall: AuthenticationOk, ParameterStatus..., BackendKeyData, ReadyForQuery.
+    this.socket.write(Buffer.concat([AuthenticationOk, loginStatusBlock(loginParams, this.params, this.paramsSig), backendKeyData(this.processId, this.secretKey), ReadyForQueryIdle]));
     this.ctx.cancelKeys.set(this.processId, this);
     this.setState(ClientState.idle);
     if (this.ctx.config.settings.logConnections) {
