@@ -124,7 +124,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     this[SESSION]!.close(`client socket error: ${err.message}`);
   }
   private static onSocketClose(this: OwnedSocket): void {
-    this[SESSION]!.close('client closed the connection');
+    this[SESSION]!.onSocketClosed();
   }
 
   // Addresses are read when asked for (SHOW CLIENTS, logs): node caches them on the socket, and
@@ -353,7 +353,8 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     } else if (end > 0 || carry !== null) {
       if (carry !== null) this.hold(carry);
       if (end > 0) this.hold(end === chunk.length ? chunk : chunk.subarray(0, end));
-      if (this.state === ClientState.idle && !this.terminated) {
+      // Held bytes are served even when a Terminate follows them (see onTerminate).
+      if (this.state === ClientState.idle) {
         this.setState(ClientState.waiting);
         this.entry!.pool.acquire(this);
       }
@@ -374,7 +375,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     if (type === Frontend.Terminate) {
       this.terminated = true;
       // Terminate is never forwarded: the server belongs to the pool, not to this client.
-      queueMicrotask(() => this.close('client terminated'));
+      queueMicrotask(() => this.onTerminate());
       return false;
     }
     this.outstanding++;
@@ -386,6 +387,33 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   }
 
   onFrame(): void {}
+
+  /**
+   * Whole requests the client sent are held for a server. PostgreSQL runs what it received before
+   * a Terminate or an EOF, so these still go out when the client leaves (startForwarding() closes
+   * the session once they are written); a partial message never does.
+   */
+  private get holdingRequests(): boolean {
+    return (this.state === ClientState.waiting || this.state === ClientState.linking) && this.pending.length > 0 && (this.terminated || this.scanner.atBoundary);
+  }
+
+  private onTerminate(): void {
+    if (this.holdingRequests) {
+      this.socket.pause(); // nothing after a Terminate is read
+      return;
+    }
+    this.close('client terminated');
+  }
+
+  private onSocketClosed(): void {
+    if (this.holdingRequests) {
+      this.departed = true;
+      return;
+    }
+    this.close('client closed the connection');
+  }
+  /** The client's socket is gone while its requests wait for a server (see holdingRequests). */
+  private departed = false;
 
   onBadLength(type: number, length: number): void {
     const tooBig = length > this.ctx.config.settings.maxPacketSize;
@@ -457,7 +485,11 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     // The array is reused: one per client instead of one per transaction.
     pending.length = 0;
     this.pendingBytes = 0;
-    if (this.terminated) return;
+    if (this.terminated || this.departed) {
+      // Written; the server is closed behind them (returnServer), so PostgreSQL runs them and ends.
+      this.close(this.terminated ? 'client terminated' : 'client closed the connection');
+      return;
+    }
     if (!ok) this.socket.pause();
     else if (this.socket.isPaused()) this.socket.resume();
   }

@@ -1,7 +1,8 @@
-// Backpressure on real PostgreSQL: a client that stops reading a large result gets every byte
-// intact once it reads again (server reads land in a reused buffer that a queued write must not
-// see overwritten), and a client that pipelines far more than pgrelay holds while it waits for a
-// server gets every answer, in order.
+// Backpressure and held requests on real PostgreSQL: a client that stops reading a large result
+// gets every byte intact once it reads again (server reads land in a reused buffer that a queued
+// write must not see overwritten); a client that pipelines far more than pgrelay holds while it
+// waits for a server gets every answer, in order; requests held for a server still run when their
+// client leaves (Terminate or EOF), as they would on PostgreSQL.
 
 import t from 'tap';
 import net from 'node:net';
@@ -162,4 +163,55 @@ t.test('a client pipelining more than pgrelay holds while it waits gets every an
   t.ok(inOrder, `${n} answers, in the order sent`);
   flood.socket.write(serialize.query('select 1'));
   t.equal((await flood.result()).rows, 1, 'the client goes on normally');
+});
+
+t.test('requests held for a server still run when the client leaves (Terminate or EOF)', { timeout: 60_000 }, async (t) => {
+  const relay = await startRelay(cluster, { settings: { defaultPoolSize: 1 } });
+  t.teardown(() => relay.stop());
+  const direct = await RawClient.login(cluster.port);
+  t.teardown(() => direct.close());
+  direct.socket.write(serialize.query('create table if not exists held_t (tag text)'));
+  await direct.result();
+  const holder = await RawClient.login(relay.port);
+  t.teardown(() => holder.close());
+  holder.socket.write(serialize.query('begin'));
+  await holder.result();
+
+  // In one write: the INSERT, then Terminate, then FIN.
+  const sameChunk = await RawClient.login(relay.port);
+  sameChunk.socket.end(Buffer.concat([serialize.query(`insert into held_t values ('same chunk')`), serialize.end()]));
+  // In separate writes while it waits for the server.
+  const separate = await RawClient.login(relay.port);
+  separate.socket.write(serialize.query(`insert into held_t values ('separate')`));
+  await new Promise((r) => setTimeout(r, 200));
+  separate.socket.end(serialize.end());
+  // No Terminate at all: the INSERT, then only FIN.
+  const abrupt = await RawClient.login(relay.port);
+  abrupt.socket.write(serialize.query(`insert into held_t values ('no terminate')`));
+  await new Promise((r) => setTimeout(r, 200));
+  abrupt.socket.end();
+  await new Promise((r) => setTimeout(r, 300));
+
+  holder.socket.write(serialize.query('commit'));
+  await holder.result();
+  let rows: string[] = [];
+  for (let i = 0; i < 50 && rows.length < 3; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const q = await new Promise<string[]>((resolve) => {
+      direct.socket.write(serialize.query('select tag from held_t order by tag'));
+      const out: string[] = [];
+      const loop = async (): Promise<void> => {
+        for (;;) {
+          const m = await direct.next();
+          if (m.type === 'D') out.push(m.body.subarray(6, 6 + m.body.readInt32BE(2)).toString());
+          if (m.type === 'Z') return resolve(out);
+        }
+      };
+      void loop();
+    });
+    rows = q;
+  }
+  t.same(rows, ['no terminate', 'same chunk', 'separate'], 'every insert ran although its client had left');
+  holder.socket.write(serialize.query('select 1'));
+  t.equal((await holder.result()).rows, 1, 'the pool still serves');
 });
