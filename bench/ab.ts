@@ -25,6 +25,8 @@ const USAGE = `Usage: npx tsx bench/ab.ts --base REV [options]
   --duration S       seconds per pgbench run (default 10)
   --workloads A,B    workload ids (default select-c16,select-c64,select-c256)
   --scale N          pgbench -i scale (default 10)
+  --rate TPS         run pgbench at a fixed rate (-R): every target gets the same load, and
+                     proxy CPU µs/tx compares without the noise of a saturated box
   --before-node-args "A B"  node options for the "before" pgrelay (default: the image's)
   --after-node-args "A B"   node options for the "after" pgrelay (default: the image's); with
                      --base HEAD this measures a node option alone
@@ -60,6 +62,7 @@ async function main(): Promise<void> {
       duration: { type: 'string', default: '10' },
       workloads: { type: 'string', default: 'select-c16,select-c64,select-c256' },
       scale: { type: 'string', default: '10' },
+      rate: { type: 'string' },
       'before-node-args': { type: 'string' },
       'after-node-args': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -71,10 +74,12 @@ async function main(): Promise<void> {
   }
   const rounds = Number(values.rounds);
   const duration = Number(values.duration);
+  const rate = values.rate === undefined ? null : Number(values.rate);
+  if (rate !== null && !(rate > 0)) throw new Error(`--rate: expected a positive number, got ${values.rate}`);
   const workloads: Workload[] = values.workloads.split(',').map((id) => {
     const w = WORKLOADS.find((x) => x.id === id.trim());
     if (w === undefined) throw new Error(`unknown workload ${id}`);
-    return w;
+    return rate === null ? w : { ...w, label: `${w.label} -R ${rate}`, args: [...w.args, '-R', String(rate)] };
   });
   const splitArgs = (v: string | undefined): readonly string[] => (v === undefined ? PGRELAY_NODE_ARGS : v.split(' ').filter((a) => a !== ''));
   const beforeArgs = splitArgs(values['before-node-args']);

@@ -20,7 +20,7 @@ import { MAX_STARTUP_PACKET, ProtocolError, readStartupPacket } from '../protoco
 import { SqlState } from '../protocol/sqlstate.js';
 import { ErrorCode, PgRelayError } from '../errors.js';
 import { authenticateClient } from '../auth/client-auth.js';
-import { paramsSignature, replaySql, STARTUP_KEYS, trackedName, TRACKED_PARAMS } from './session-params.js';
+import { paramsSignature, replaySql, sharedParams, STARTUP_KEYS, trackedName, TRACKED_PARAMS } from './session-params.js';
 import { sendCancel } from './server-login.js';
 import { loginStatusBlock } from './login-status.js';
 import type { PoolServer, PoolWaiter } from '../pool/pool.js';
@@ -66,7 +66,9 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   readonly connectedAt: number;
   user = '';
   database = '';
-  readonly params = new Map<string, string>();
+  /** Tracked session parameters; after login possibly shared with other sessions (see setParam). */
+  params = new Map<string, string>();
+  private paramsShared = false;
   outstanding = 0;
   waitingSince = 0;
   lastActivity: number;
@@ -195,6 +197,9 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     if (outcome.scramKeys !== null) this.ctx.scramKeys.set(this.user, outcome.scramKeys);
     // AuthenticationOk goes out with the rest of the login reply (finishLogin): one write.
     this.entry = entry;
+    // The pool's own copies of these strings, not one pair per client.
+    if (entry.pool.user === this.user) this.user = entry.pool.user;
+    if (entry.pool.database === this.database) this.database = entry.pool.database;
     this.transactionPooling = entry.mode === 'transaction';
     const loginParams = entry.loginParams ?? (await this.fetchLoginParams(entry));
     this.finishLogin(loginParams);
@@ -294,6 +299,8 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
       }
     }
     this.paramsSig = paramsSignature(this.params);
+    this.params = sharedParams(this.paramsSig, this.params);
+    this.paramsShared = true;
     // One buffer, one write syscall: AuthenticationOk, ParameterStatus..., BackendKeyData, ReadyForQuery.
     this.socket.write(Buffer.concat([AuthenticationOk, loginStatusBlock(loginParams, this.params, this.paramsSig), backendKeyData(this.processId, this.secretKey), ReadyForQueryIdle]));
     this.ctx.cancelKeys.set(this.processId, this);
@@ -504,6 +511,11 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   }
 
   setParam(name: string, value: string): void {
+    if (this.paramsShared) {
+      // Copy on write: other sessions may hold the same map.
+      this.params = new Map(this.params);
+      this.paramsShared = false;
+    }
     this.params.set(name, value);
     this.paramsSig = null;
   }

@@ -34,6 +34,23 @@ export function paramsSignature(params: ReadonlyMap<string, string>): string {
   return sig;
 }
 
+/** Distinct value sets kept for sharing; past this the table starts afresh (sharing is only a saving). */
+const MAX_SHARED = 64;
+const shared = new Map<string, Map<string, string>>();
+
+/**
+ * A map with these values that other sessions may share: most clients of a pool log in with the
+ * same values, and ten thousand copies of one small Map add up. Callers treat the result as
+ * read-only and copy it before changing a value.
+ */
+export function sharedParams(signature: string, params: Map<string, string>): Map<string, string> {
+  const found = shared.get(signature);
+  if (found !== undefined) return found;
+  if (shared.size >= MAX_SHARED) shared.clear();
+  shared.set(signature, params);
+  return params;
+}
+
 /** The SET statements that bring a server's tracked values to the client's (empty when equal). */
 export function replaySql(client: ReadonlyMap<string, string>, server: ReadonlyMap<string, string>): string {
   let sql = '';
