@@ -24,5 +24,6 @@ EXPOSE 6432 8080
 # No init wrapper (tini, --init): main.js installs its own SIGTERM/SIGINT/SIGHUP handlers,
 # so signals reach it correctly as PID 1, and it spawns no children that would need reaping.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "/app/dist/main.js"]
+# Node options: src/node-options.ts says why (a test keeps them equal).
+ENTRYPOINT ["node", "--max-semi-space-size=8", "/app/dist/main.js"]
 CMD ["/etc/pgrelay/pgrelay.ini"]

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { freePort, runAs } from '../test/harness/pg-cluster.js';
 import { Daemon } from './proc.js';
+import { NODE_OPTIONS } from '../src/node-options.js';
 
 export const TargetName = { direct: 'direct', pgbouncer: 'pgbouncer', pgrelay: 'pgrelay' } as const;
 export type TargetName = (typeof TargetName)[keyof typeof TargetName];
@@ -20,8 +21,8 @@ export const TARGET_LABEL: Record<TargetName, string> = {
   pgrelay: 'pgrelay',
 };
 
-/** Node options pgrelay is run with, as the Docker image's ENTRYPOINT does (keep them in sync). */
-export const PGRELAY_NODE_ARGS: readonly string[] = [];
+/** Node options pgrelay is run with: the same as the Docker image's ENTRYPOINT. */
+export const PGRELAY_NODE_ARGS: readonly string[] = NODE_OPTIONS;
 
 export interface Target {
   name: TargetName;

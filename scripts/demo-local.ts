@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
 import { startCluster, pgbench, destroyAll } from '../test/harness/pg-cluster.js';
+import { NODE_OPTIONS } from '../src/node-options.js';
 
 const PORT = Number(process.env['PGRELAY_DEMO_PORT'] ?? 6432);
 
@@ -51,7 +52,7 @@ log_disconnections = 0
 `,
   );
   console.log(`demo: starting pgrelay with ${ini}`);
-  const relay = spawn(process.execPath, ['dist/main.js', ini], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const relay = spawn(process.execPath, [...NODE_OPTIONS, 'dist/main.js', ini], { stdio: ['ignore', 'inherit', 'inherit'] });
   const stopAll = async (): Promise<void> => {
     relay.kill('SIGTERM');
     await new Promise((r) => relay.once('exit', r));

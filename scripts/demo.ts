@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
 import { findPgBin, freePort, destroyAll } from '../test/harness/pg-cluster.js';
+import { NODE_OPTIONS } from '../src/node-options.js';
 import { startPatroniCluster, destroyAllPatroni, type PatroniCluster } from '../test/harness/patroni.js';
 import { longestStall, readPgbenchLogs } from '../test/patroni/pgbench-log.js';
 
@@ -73,7 +74,7 @@ log_level = warn
   );
   writeFileSync(envFile, `PGRELAY_ADMIN=http://127.0.0.1:${adminPort}\nPGRELAY_TIMEOUT=8\n`);
   say(`starting pgrelay: node dist/main.js ${ini}`);
-  relay = spawn(process.execPath, ['dist/main.js', ini], { stdio: ['ignore', 'ignore', 'inherit'] });
+  relay = spawn(process.execPath, [...NODE_OPTIONS, 'dist/main.js', ini], { stdio: ['ignore', 'ignore', 'inherit'] });
   for (let i = 0; i < 100 && (await portFree(PORT)); i++) await sleep(100);
 
   const bin = findPgBin();

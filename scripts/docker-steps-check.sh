@@ -44,8 +44,8 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null 2>&1; then
   run_as=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
 fi
 
-# ENTRYPOINT ["node", "/app/dist/main.js"], from a neutral cwd so nothing resolves via the repo
-out=$(cd / && env NODE_ENV=production "${run_as[@]}" node "$app/dist/main.js" --version </dev/null)
+# ENTRYPOINT ["node", "--max-semi-space-size=8", "/app/dist/main.js"], from a neutral cwd so nothing resolves via the repo
+out=$(cd / && env NODE_ENV=production "${run_as[@]}" node --max-semi-space-size=8 "$app/dist/main.js" --version </dev/null)
 expected="pgrelay $(node -p 'require(process.argv[1]).version' "$repo/package.json")"
 if [ "$out" != "$expected" ]; then
   echo "docker-steps-check: FAIL: --version printed '$out', expected '$expected'" >&2

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 // Process edge: argv, signals and exit codes. The only file that touches `process`.
 
 import { parseArgs } from 'node:util';

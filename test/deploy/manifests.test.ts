@@ -5,6 +5,7 @@
 
 import t from 'tap';
 import YAML from 'yaml';
+import { NODE_OPTIONS } from '../../src/node-options.js';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -447,6 +448,12 @@ t.test('Deployment: replicas, selector, ports, probes, image, args, security, re
   const exposed = (/^EXPOSE\s+(.*)$/m.exec(dockerfile)?.[1] ?? '').split(/\s+/).map(Number);
   for (const p of container.ports ?? []) t.ok(exposed.includes(p.containerPort), `the image EXPOSEs ${p.containerPort}`);
   t.equal(container.command, undefined, 'no command: the image ENTRYPOINT runs node dist/main.js');
+  const entrypoint = JSON.parse(/^ENTRYPOINT\s+(\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+  t.same(entrypoint, ['node', ...NODE_OPTIONS, '/app/dist/main.js'], 'the image runs node with src/node-options.ts');
+  const shebang = readFileSync(join(ROOT, 'src', 'main.ts'), 'utf8').split('\n')[0];
+  t.equal(shebang, `#!/usr/bin/env -S node ${NODE_OPTIONS.join(' ')}`, 'so does the npm bin (main.ts shebang)');
+  const dockerCheck = readFileSync(join(ROOT, 'scripts', 'docker-steps-check.sh'), 'utf8');
+  t.ok(dockerCheck.includes(`node ${NODE_OPTIONS.join(' ')} "$app/dist/main.js"`), 'and docker-steps-check.sh, which replays the image');
 
   const podSec = pod.spec.securityContext ?? {};
   t.equal(podSec.runAsNonRoot, true, 'runAsNonRoot');
