@@ -65,18 +65,26 @@ export interface IdleResult {
   failed: number;
   firstError: string | null;
   rssBeforeBytes: number | null;
+  /** RSS 2 s after the last login: includes what the login burst left behind (garbage, grown heaps). */
   rssAfterBytes: number | null;
   /** (after - before) / opened */
   bytesPerClient: number | null;
+  /** RSS once the clients have been idle for `settleSec`: what keeping them open costs. */
+  rssSettledBytes: number | null;
+  /** (settled - before) / opened */
+  bytesPerClientSettled: number | null;
+  settleSec: number;
   openSec: number;
 }
 
 /**
  * Measures a proxy's RSS cost per idle client: one warm-up login (so the pool has its server
- * connection and login parameters), RSS, then `n` more logins `concurrency` at a time, a settle
- * pause, RSS again. Every socket is closed before returning.
+ * connection and login parameters), RSS, then `n` more logins `concurrency` at a time, RSS 2 s
+ * later and again after `settleSec` of idleness. A garbage-collected process (node) returns the
+ * login burst's garbage only after some seconds without allocation (V8's memory reducer); the
+ * second figure is the steady cost, the first the peak. Every socket is closed before returning.
  */
-export async function measureIdleClients(port: number, pid: number, n: number, concurrency = 64): Promise<IdleResult> {
+export async function measureIdleClients(port: number, pid: number, n: number, concurrency = 64, settleSec = 30): Promise<IdleResult> {
   const startup = startupMessage('postgres', 'postgres');
   const sockets: net.Socket[] = [];
   let failed = 0;
@@ -103,7 +111,10 @@ export async function measureIdleClients(port: number, pid: number, n: number, c
     // Let the proxy finish whatever per-login work is deferred, then read RSS.
     await sleep(2000);
     const rssAfterBytes = rssBytes(pid);
+    await sleep(Math.max(0, settleSec * 1000 - 2000));
+    const rssSettledBytes = rssBytes(pid);
     const opened = sockets.length - 1;
+    const perClient = (after: number | null): number | null => (rssBeforeBytes !== null && after !== null && opened > 0 ? Math.round((after - rssBeforeBytes) / opened) : null);
     return {
       requested: n,
       opened,
@@ -111,7 +122,10 @@ export async function measureIdleClients(port: number, pid: number, n: number, c
       firstError,
       rssBeforeBytes,
       rssAfterBytes,
-      bytesPerClient: rssBeforeBytes !== null && rssAfterBytes !== null && opened > 0 ? Math.round((rssAfterBytes - rssBeforeBytes) / opened) : null,
+      bytesPerClient: perClient(rssAfterBytes),
+      rssSettledBytes,
+      bytesPerClientSettled: perClient(rssSettledBytes),
+      settleSec,
       openSec: Math.round(openSec * 10) / 10,
     };
   } finally {

@@ -179,15 +179,21 @@ export function renderMarkdown(res: Results): string {
   out.push('');
   out.push('## Memory per idle client');
   out.push('');
-  out.push('| proxy | idle clients | RSS before | RSS after | bytes per idle client | login time |', '| --- | ---: | ---: | ---: | ---: | ---: |');
+  const settle = res.memory.find((e) => e.settleSec !== undefined)?.settleSec ?? 30;
+  out.push(
+    `RSS before the logins, 2 s after the last one (what the login burst left: garbage, grown heaps) and after ${settle} s of idleness (what keeping the clients open costs).`,
+    '',
+    `| proxy | idle clients | RSS before | RSS 2 s after | bytes per client at 2 s | RSS after ${settle} s | bytes per idle client | login time |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  );
   for (const e of res.memory) {
     if (e.error !== null) {
-      out.push(`| ${TARGET_LABEL[e.target]} | failed: ${escapeCell(e.error)} | | | | |`);
+      out.push(`| ${TARGET_LABEL[e.target]} | failed: ${escapeCell(e.error)} | | | | | | |`);
       continue;
     }
     const opened = e.failed ? `${e.opened} (${e.failed} failed)` : String(e.opened);
     out.push(
-      `| ${TARGET_LABEL[e.target]} | ${opened} | ${kib(e.rssBeforeBytes)} | ${kib(e.rssAfterBytes)} | ${e.bytesPerClient?.toLocaleString('en-US') ?? '–'} | ${e.openSec ?? '–'} s |`,
+      `| ${TARGET_LABEL[e.target]} | ${opened} | ${kib(e.rssBeforeBytes)} | ${kib(e.rssAfterBytes)} | ${e.bytesPerClient?.toLocaleString('en-US') ?? '–'} | ${kib(e.rssSettledBytes)} | ${e.bytesPerClientSettled?.toLocaleString('en-US') ?? '–'} | ${e.openSec ?? '–'} s |`,
     );
   }
   if (res.framer.length > 0) {

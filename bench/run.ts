@@ -37,6 +37,7 @@ const USAGE = `Usage: npx tsx bench/run.ts [options]
   --workloads A,B      workload ids (default all): ${WORKLOADS.map((w) => w.id).join(', ')}
   --scale N            pgbench -i scale (default 10)
   --idle-clients N     idle connections per proxy for the memory test (default 10000; 0 skips)
+  --idle-settle S      seconds idle before the settled RSS reading (default 30; short: 3)
   --framer-seconds S   measured time per framer scenario (default 1; 0 skips)
   -h, --help
 `;
@@ -49,6 +50,7 @@ interface Options {
   workloads: Workload[];
   scale: number;
   idleClients: number;
+  idleSettleSec: number;
   framerSeconds: number;
 }
 
@@ -62,6 +64,7 @@ function parseOptions(): Options {
       workloads: { type: 'string' },
       scale: { type: 'string' },
       'idle-clients': { type: 'string' },
+      'idle-settle': { type: 'string' },
       'framer-seconds': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -91,6 +94,7 @@ function parseOptions(): Options {
     workloads,
     scale: int(values.scale, short ? 1 : 10, 'scale'),
     idleClients: int(values['idle-clients'], short ? 200 : 10_000, 'idle-clients', 0),
+    idleSettleSec: int(values['idle-settle'], short ? 3 : 30, 'idle-settle', 2),
     framerSeconds: int(values['framer-seconds'], short ? 0.2 : 1, 'framer-seconds', 0),
   };
 }
@@ -276,9 +280,9 @@ async function bench(o: Options, started: number): Promise<Results> {
         let proxy: Target | null = null;
         try {
           proxy = t === TargetName.pgbouncer ? await startPgbouncer(bouncerBin, proxyOpts) : await startPgrelay(REPO, proxyOpts);
-          const r = await measureIdleClients(proxy.port, proxy.daemon!.pid, idleClients);
+          const r = await measureIdleClients(proxy.port, proxy.daemon!.pid, idleClients, 64, o.idleSettleSec);
           memory.push({ target: t, ...r, error: r.opened === 0 ? (r.firstError ?? 'no client logged in') : null });
-          log(`memory: ${TARGET_LABEL[t]} ${r.opened} clients, ${r.bytesPerClient} bytes each${r.failed ? `, ${r.failed} failed (${r.firstError})` : ''}`);
+          log(`memory: ${TARGET_LABEL[t]} ${r.opened} clients, ${r.bytesPerClient} bytes each at 2 s, ${r.bytesPerClientSettled} after ${r.settleSec} s${r.failed ? `, ${r.failed} failed (${r.firstError})` : ''}`);
         } catch (err) {
           memory.push({ target: t, error: (err as Error).message.split('\n')[0]! });
         } finally {
