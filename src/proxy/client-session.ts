@@ -23,6 +23,7 @@ import { authenticateClient } from '../auth/client-auth.js';
 import { paramsSignature, replaySql, sharedParams, STARTUP_KEYS, trackedName, TRACKED_PARAMS } from './session-params.js';
 import { sendCancel } from './server-login.js';
 import { loginStatusBlock } from './login-status.js';
+import { readIntoShared, writeView } from './socket-io.js';
 import type { PoolServer, PoolWaiter } from '../pool/pool.js';
 import type { PoolEntry } from '../pool/registry.js';
 import type { CancelTarget, ProxyContext } from './context.js';
@@ -77,8 +78,15 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   entry: PoolEntry | null = null;
   readonly processId: number;
   readonly secretKey: number;
-  /** Bytes read while no server was linked, written as soon as one is. */
+  /** Bytes read while no server was linked (copies), written as soon as one is. */
   private pending: Buffer[] = [];
+  /**
+   * The read that started a transaction, while acquire() runs: a view of the shared read buffer
+   * (chunk[0, inHandEnd) after inHandCarry), valid only until that read's callback returns.
+   */
+  private inHand: Buffer | null = null;
+  private inHandEnd = 0;
+  private inHandCarry: Buffer | null = null;
   private pendingBytes = 0;
   /** paramsSignature() of `params`, computed when first needed after a change. */
   private paramsSig: string | null = null;
@@ -109,7 +117,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     // Shared listeners that find the session on the socket: four closures per client add up
     // with ten thousand idle clients.
     (socket as OwnedSocket)[SESSION] = this;
-    socket.on('data', ClientSession.onSocketData);
+    readIntoShared(socket, ClientSession.onSocketData);
     socket.on('drain', ClientSession.onSocketDrain);
     socket.on('error', ClientSession.onSocketError);
     socket.on('close', ClientSession.onSocketClose);
@@ -333,16 +341,18 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
 
   // ---- forwarding --------------------------------------------------------------------------
 
+  /** Each read; `chunk` is a view of the shared read buffer, valid only during this call. */
   private onData(chunk: Buffer): void {
     if (this.state === ClientState.login) {
-      this.login!.push(chunk);
+      // Login packets are few and small: copy them rather than reason about their lifetime.
+      this.login!.push(Buffer.from(chunk));
       const wake = this.wake;
       this.wake = null;
       wake?.();
       return;
     }
     if (this.state === ClientState.console) {
-      this.console!.onData(chunk);
+      this.console!.onData(Buffer.from(chunk));
       return;
     }
     this.onForwardData(chunk);
@@ -358,13 +368,21 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     if (this.state === ClientState.active) {
       if (!this.server!.write(carry, chunk, end)) this.socket.pause();
     } else if (end > 0 || carry !== null) {
-      if (carry !== null) this.hold(carry);
-      if (end > 0) this.hold(end === chunk.length ? chunk : chunk.subarray(0, end));
-      // Held bytes are served even when a Terminate follows them (see onTerminate).
       if (this.state === ClientState.idle) {
+        // A transaction begins. Usually a server is idle and acquire() links it at once, and
+        // startForwarding() writes the request straight from the read buffer; only when the wait
+        // outlives this read are the bytes copied into `pending`.
+        this.inHand = chunk;
+        this.inHandEnd = end;
+        this.inHandCarry = carry;
         this.setState(ClientState.waiting);
         this.entry!.pool.acquire(this);
+        if (this.inHand !== null) this.holdInHand();
+      } else {
+        if (carry !== null) this.hold(carry);
+        if (end > 0) this.hold(Buffer.from(chunk.subarray(0, end)));
       }
+      // Held bytes are served even when a Terminate follows them (see onTerminate).
       // Still no server (the acquire queued us, or we were already waiting): stop reading once
       // enough is held, so a client cannot make us buffer without bound.
       if (this.pendingBytes > MAX_PENDING_BYTES && !this.linked) this.socket.pause();
@@ -372,7 +390,18 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     if (this.scanner.stopped && !this.terminated) this.close('client sent an invalid message length');
   }
 
-  /** Keeps bytes read while no server is linked; written by startForwarding(). */
+  /** The request that started the wait, if acquire() did not link a server at once: copy it. */
+  private holdInHand(): void {
+    const chunk = this.inHand!;
+    const carry = this.inHandCarry;
+    const end = this.inHandEnd;
+    this.inHand = null;
+    this.inHandCarry = null;
+    if (carry !== null) this.hold(carry);
+    if (end > 0) this.hold(Buffer.from(chunk.subarray(0, end)));
+  }
+
+  /** Keeps bytes read while no server is linked (pgrelay's own copies); written by startForwarding(). */
   private hold(b: Buffer): void {
     this.pending.push(b);
     this.pendingBytes += b.length;
@@ -492,6 +521,13 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     // The array is reused: one per client instead of one per transaction.
     pending.length = 0;
     this.pendingBytes = 0;
+    const inHand = this.inHand;
+    if (inHand !== null) {
+      // Linked during the read that asked for it: write the request from the read buffer.
+      ok = this.server!.write(this.inHandCarry, inHand, this.inHandEnd);
+      this.inHand = null;
+      this.inHandCarry = null;
+    }
     if (this.terminated || this.departed) {
       // Written; the server is closed behind them (returnServer), so PostgreSQL runs them and ends.
       this.close(this.terminated ? 'client terminated' : 'client closed the connection');
@@ -504,10 +540,6 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   /** Re-reads the state after calls that may change it (TS keeps an earlier narrowing). */
   private get linked(): boolean {
     return this.state === ClientState.active;
-  }
-
-  get writeQueued(): boolean {
-    return this.socket.writableLength > 0;
   }
 
   setParam(name: string, value: string): void {
@@ -523,8 +555,8 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   forwardFromServer(carry: Buffer | null, chunk: Buffer, end: number): boolean {
     this.ctx.stats.bytesToClients += end;
     this.entry!.pool.stats.bytesSent += end;
-    if (carry !== null) this.socket.write(carry);
-    return this.socket.write(end === chunk.length ? chunk : chunk.subarray(0, end));
+    if (carry !== null) writeView(this.socket, carry, 0, carry.length);
+    return writeView(this.socket, chunk, 0, end);
   }
 
   resumeReading(): void {
@@ -645,6 +677,8 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     if (server !== null) this.returnServer(server);
     this.pending.length = 0;
     this.pendingBytes = 0;
+    this.inHand = null;
+    this.inHandCarry = null;
     this.socket.end();
     this.socket.destroySoon?.();
     setTimeout(() => this.socket.destroy(), 2000).unref();

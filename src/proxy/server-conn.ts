@@ -11,6 +11,7 @@ import type { PoolServer } from '../pool/pool.js';
 import type { HostPort } from '../config/types.js';
 import type { LoginResult } from './server-login.js';
 import type { ReadSlot } from './read-slot.js';
+import { writeView } from './socket-io.js';
 import { paramsSignature } from './session-params.js';
 
 /** What a server connection needs of the client it is linked to. */
@@ -22,8 +23,6 @@ export interface ServerClient {
   forwardFromServer(carry: Buffer | null, chunk: Buffer, end: number): boolean;
   /** A session parameter changed by the client's own SET: it becomes part of its session state. */
   setParam(name: string, value: string): void;
-  /** Bytes written to the client are still queued (its socket was full): they reference our read buffer. */
-  readonly writeQueued: boolean;
   /** The link ended because of the release rule; the client goes idle. */
   onReleased(): void;
   /** The server connection broke while linked. */
@@ -123,12 +122,16 @@ export class ServerConn implements PoolServer, FrameSink {
     this.linkedAt = Date.now();
   }
 
-  /** Writes client bytes to the server; false when the server's socket buffer is full. */
+  /**
+   * Writes client bytes to the server: `carry` (a withheld header, see FrameScanner), then
+   * chunk[0, end). False when the server's socket buffer is full.
+   */
   write(carry: Buffer | null, chunk: Buffer, end: number): boolean {
-    if (carry !== null) this.socket.write(carry);
-    return this.socket.write(end === chunk.length ? chunk : chunk.subarray(0, end));
+    if (carry !== null) writeView(this.socket, carry, 0, carry.length);
+    return writeView(this.socket, chunk, 0, end);
   }
 
+  /** Writes buffers pgrelay owns (requests held while the client waited), in one go. */
   writeBuffers(chunks: readonly Buffer[]): boolean {
     this.socket.cork();
     let ok = true;
@@ -192,8 +195,6 @@ export class ServerConn implements PoolServer, FrameSink {
     const client = this.client;
     if (client !== null && this.state === ServerState.active && (end > 0 || this.scanner.carry !== null)) {
       if (!client.forwardFromServer(this.scanner.carry, chunk, end)) this.socket.pause();
-      // The chunk is a view of the read slot; a write that did not complete holds on to it.
-      if (client.writeQueued) this.reader.retain();
     }
     if (this.releaseDue) {
       this.releaseDue = false;

@@ -1,6 +1,6 @@
 // Backpressure and held requests on real PostgreSQL: a client that stops reading a large result
-// gets every byte intact once it reads again (server reads land in a reused buffer that a queued
-// write must not see overwritten); a client that pipelines far more than pgrelay holds while it
+// gets every byte intact once it reads again, and a large COPY reaches the server intact (every
+// socket reads into one shared buffer that a queued write must never see overwritten); a client that pipelines far more than pgrelay holds while it
 // waits for a server gets every answer, in order; requests held for a server still run when their
 // client leaves (Terminate or EOF), as they would on PostgreSQL.
 
@@ -214,4 +214,79 @@ t.test('requests held for a server still run when the client leaves (Terminate o
   t.same(rows, ['no terminate', 'same chunk', 'separate'], 'every insert ran although its client had left');
   holder.socket.write(serialize.query('select 1'));
   t.equal((await holder.result()).rows, 1, 'the pool still serves');
+});
+
+/** CopyData ('d') carrying `payload`. */
+function copyData(payload: Buffer): Buffer {
+  const b = Buffer.alloc(5 + payload.length);
+  b[0] = 0x64;
+  b.writeInt32BE(4 + payload.length, 1);
+  payload.copy(b, 5);
+  return b;
+}
+
+t.test('a large COPY FROM STDIN arrives byte for byte while other clients share the read buffer', { timeout: 90_000 }, async (t) => {
+  const relay = await startRelay(cluster, { settings: { defaultPoolSize: 2 } });
+  t.teardown(() => relay.stop());
+  const direct = await RawClient.login(cluster.port);
+  t.teardown(() => direct.close());
+  direct.socket.write(serialize.query('drop table if exists copy_t; create table copy_t (id int, v text)'));
+  await direct.result();
+
+  // About 40 MB in 64 KB CopyData messages, written without waiting: PostgreSQL takes them more
+  // slowly than they come, so pgrelay's writes to the server fill its socket and queue.
+  const copier = await RawClient.login(relay.port);
+  const chatty = await RawClient.login(relay.port);
+  t.teardown(() => {
+    copier.close();
+    chatty.close();
+  });
+  copier.socket.write(serialize.query('copy copy_t from stdin'));
+  t.equal((await copier.next()).type, 'G', 'CopyInResponse');
+  const h = createHash('md5');
+  let text = '';
+  let rows = 0;
+  for (let i = 1; i <= 100_000; i++) {
+    const v = `${createHash('md5').update(String(i)).digest('hex')}${String.fromCharCode(65 + (i % 26)).repeat(300 + (i % 200))}`;
+    h.update(v);
+    text += `${i}\t${v}\n`;
+    rows++;
+    if (text.length > 60_000) {
+      copier.socket.write(copyData(Buffer.from(text)));
+      text = '';
+    }
+  }
+  if (text.length > 0) copier.socket.write(copyData(Buffer.from(text)));
+  copier.socket.write(Buffer.from([0x63, 0, 0, 0, 4])); // CopyDone
+
+  // Meanwhile another client's queries are read into the same buffer, many times over.
+  let answered = 0;
+  let chattyErrors = 0;
+  const copyDone = copier.result();
+  let finished = false;
+  void copyDone.then(() => (finished = true));
+  while (!finished) {
+    chatty.socket.write(serialize.query(`select ${answered}`));
+    const r = await chatty.result();
+    chattyErrors += r.errors.length;
+    answered++;
+  }
+  const copied = await copyDone;
+  t.same(copied.errors, [], 'COPY succeeded');
+  t.ok(answered > 10, `the other client was served during the COPY (${answered} queries)`);
+  t.equal(chattyErrors, 0, 'without an error');
+
+  direct.socket.write(serialize.query(`select count(*) || ' ' || md5(string_agg(v, '' order by id)) from copy_t`));
+  const check = await new Promise<string>((resolve) => {
+    const loop = async (): Promise<void> => {
+      let out = '';
+      for (;;) {
+        const m = await direct.next();
+        if (m.type === 'D') out = m.body.subarray(6, 6 + m.body.readInt32BE(2)).toString();
+        if (m.type === 'Z') return resolve(out);
+      }
+    };
+    void loop();
+  });
+  t.equal(check, `${rows} ${h.digest('hex')}`, 'PostgreSQL holds exactly what the client sent');
 });

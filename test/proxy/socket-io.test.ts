@@ -1,0 +1,143 @@
+// The forwarding path's socket I/O on real loopback sockets: accepted sockets read into the one
+// shared buffer (no 'data' events, EOF still ends them), and writeView() never lets a queued
+// write see the shared buffer change: what the kernel does not take is copied, in order.
+
+import t from 'tap';
+import net from 'node:net';
+import { createHash } from 'node:crypto';
+import { connectOnread, readIntoShared, writeView, READ_BUFFER_SIZE } from '../../src/proxy/socket-io.js';
+
+/** A listening server and a connected client; `accepted` is the server side of the connection. */
+async function pair(onAccept: (s: net.Socket) => void = () => {}): Promise<{ client: net.Socket; accepted: net.Socket; close(): void }> {
+  let accepted!: net.Socket;
+  const server = net.createServer();
+  const gotOne = new Promise<void>((resolve) => {
+    server.once('connection', (s: net.Socket) => {
+      accepted = s;
+      onAccept(s);
+      resolve();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  const client = net.connect(port, '127.0.0.1');
+  await Promise.all([gotOne, new Promise<void>((resolve) => client.once('connect', resolve))]);
+  return {
+    client,
+    accepted,
+    close: () => {
+      client.destroy();
+      accepted.destroy();
+      server.close();
+    },
+  };
+}
+
+function sha(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+t.test('accepted sockets read into one shared buffer, and EOF still closes them', async (t) => {
+  const seen: { text: string; buffer: ArrayBufferLike; socket: net.Socket }[] = [];
+  function onRead(this: net.Socket, chunk: Buffer): void {
+    seen.push({ text: chunk.toString(), buffer: chunk.buffer, socket: this });
+  }
+  const a = await pair((s) => t.ok(readIntoShared(s, onRead), 'shared buffer in use on this node'));
+  const b = await pair((s) => readIntoShared(s, onRead));
+  t.teardown(() => {
+    a.close();
+    b.close();
+  });
+  let dataEvents = 0;
+  a.accepted.on('data', () => dataEvents++);
+  a.client.write('hello');
+  await new Promise((r) => setTimeout(r, 50));
+  b.client.write('world');
+  await new Promise((r) => setTimeout(r, 50));
+  t.same(
+    seen.map((s) => s.text),
+    ['hello', 'world'],
+  );
+  t.equal(seen[0]!.socket, a.accepted, 'the callback runs with the socket as this');
+  t.equal(seen[1]!.socket, b.accepted);
+  t.equal(seen[0]!.buffer, seen[1]!.buffer, 'both sockets read into the same memory');
+  t.equal(seen[0]!.buffer.byteLength, READ_BUFFER_SIZE);
+  t.equal(dataEvents, 0, 'no data events');
+  const closed = new Promise<void>((resolve) => a.accepted.once('close', () => resolve()));
+  a.client.end();
+  await closed;
+  t.pass('the peer closing ends the socket');
+});
+
+t.test('connectOnread: a client socket reads into the same shared buffer', async (t) => {
+  const server = net.createServer((s) => s.end('from server'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const chunks: Buffer[] = [];
+  const socket = net.connect({
+    port: (server.address() as net.AddressInfo).port,
+    host: '127.0.0.1',
+    onread: connectOnread((chunk) => chunks.push(Buffer.from(chunk))),
+  });
+  await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  t.equal(Buffer.concat(chunks).toString(), 'from server');
+});
+
+t.test('writeView: a write the kernel cannot take whole is copied, so the source may change at once', async (t) => {
+  const p = await pair();
+  t.teardown(() => p.close());
+  // The peer does not read yet, so the send and receive buffers fill and the kernel takes only
+  // part of the data; the rest must be queued as a copy.
+  p.accepted.pause();
+  const source = Buffer.alloc(4 * 1024 * 1024);
+  const expected: Buffer[] = [];
+  let fullAt = -1;
+  for (let i = 0; i < 64; i++) {
+    source.fill(i % 251, 0, 64 * 1024);
+    expected.push(Buffer.from(source.subarray(0, 64 * 1024)));
+    const ok = writeView(p.client, source, 0, 64 * 1024);
+    if (!ok && fullAt < 0) fullAt = i;
+  }
+  // Overwrite the source: nothing queued may reference it.
+  source.fill(0xee);
+  t.ok(fullAt >= 0, `backpressure reported (first at write ${fullAt})`);
+  t.ok(p.client.writableLength > 0, 'the rest is queued on the stream');
+  const got: Buffer[] = [];
+  let total = 0;
+  const want = 64 * 64 * 1024;
+  const done = new Promise<void>((resolve) => {
+    p.accepted.on('data', (d: Buffer) => {
+      got.push(d);
+      total += d.length;
+      if (total >= want) resolve();
+    });
+  });
+  p.accepted.resume();
+  await done;
+  t.equal(sha(Buffer.concat(got)), sha(Buffer.concat(expected)), 'every byte arrives, in order, as written');
+  await new Promise<void>((resolve) => (p.client.writableLength === 0 ? resolve() : p.client.once('drain', () => resolve())));
+  t.equal(p.client.writableLength, 0, 'drained');
+  // With nothing queued, a write goes to the kernel whole and returns true.
+  t.equal(writeView(p.client, Buffer.from('tail'), 0, 4), true);
+  t.equal(p.client.writableLength, 0, 'nothing queued for a write the kernel took');
+});
+
+t.test('writeView: empty ranges, closed sockets and a peer that is gone', async (t) => {
+  const p = await pair();
+  t.equal(writeView(p.client, Buffer.from('x'), 1, 1), true, 'nothing to write');
+  // The peer resets the connection and the client writes before the event loop runs again:
+  // the write meets the reset, which ends in an error on the socket, not a throw.
+  const errored = new Promise<Error>((resolve) => p.client.once('error', resolve));
+  const big = Buffer.alloc(256 * 1024, 1);
+  p.accepted.resetAndDestroy();
+  t.equal(writeView(p.client, big, 0, big.length), false, 'the write fails');
+  t.ok(p.client.destroyed, 'and destroys the socket');
+  const err = await errored;
+  t.match((err as NodeJS.ErrnoException).code, /EPIPE|ECONNRESET/, 'the socket reports the write error');
+  t.equal(writeView(p.client, big, 0, 10), false, 'a destroyed socket takes nothing');
+  p.close();
+  const ended = await pair();
+  ended.client.end();
+  t.equal(writeView(ended.client, big, 0, 10), false, 'an ended socket takes nothing');
+  ended.close();
+});
