@@ -175,7 +175,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
       }
       if (first.kind === 'cancel') {
         this.routeCancel(first.processId, first.secretKey);
-        this.close('cancel request handled', true);
+        this.close('cancel request handled', true, true);
         return;
       }
       if (first.major !== 3) throw new PgRelayError(ErrorCode.ProtocolViolation, `unsupported frontend protocol ${first.major}.${first.minor}: server supports 3.0`, SqlState.FeatureNotSupported);
@@ -438,7 +438,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
       this.socket.pause(); // nothing after a Terminate is read
       return;
     }
-    this.close('client terminated');
+    this.close('client terminated', false, true);
   }
 
   private onSocketClosed(): void {
@@ -446,7 +446,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
       this.departed = true;
       return;
     }
-    this.close('client closed the connection');
+    this.close('client closed the connection', false, true);
   }
   /** The client's socket is gone while its requests wait for a server (see holdingRequests). */
   private departed = false;
@@ -662,7 +662,12 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     this.close(reason);
   }
 
-  close(reason: string, quiet = false): void {
+  /**
+   * Ends the session. `done` says the client ended it (Terminate, EOF, a CancelRequest): once
+   * everything written has reached the kernel, the socket closes at once; otherwise it is ended
+   * gracefully so that a last message (a FATAL) is not lost, and destroyed after 2 s at most.
+   */
+  close(reason: string, quiet = false, done = false): void {
     if (this.state === ClientState.closed) return;
     const wasLoggedIn = this.state !== ClientState.login;
     this.setState(ClientState.closed);
@@ -679,9 +684,14 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     this.pendingBytes = 0;
     this.inHand = null;
     this.inHandCarry = null;
-    this.socket.end();
-    this.socket.destroySoon?.();
-    setTimeout(() => this.socket.destroy(), 2000).unref();
+    if (done && this.socket.writableLength === 0) {
+      // Nothing left to send and nothing more to read: no shutdown round trip, no timer.
+      this.socket.destroy();
+    } else {
+      this.socket.end();
+      this.socket.destroySoon?.();
+      setTimeout(() => this.socket.destroy(), 2000).unref();
+    }
     if (!quiet) {
       this.ctx.stats.countDisconnect(`client: ${reason}`);
       if (this.ctx.config.settings.logDisconnections && wasLoggedIn) {
