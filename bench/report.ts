@@ -12,6 +12,8 @@ import { TARGET_LABEL, TARGET_ORDER } from './targets.js';
 import type { TargetName } from './targets.js';
 import type { RunSample, Workload } from './workloads.js';
 import { median, round3 } from './workloads.js';
+import { evaluateGoals, goalsTable } from './goals.js';
+import type { GoalResult } from './goals.js';
 
 export const CellStatus = { ok: 'ok', failed: 'failed', na: 'n/a' } as const;
 export type CellStatus = (typeof CellStatus)[keyof typeof CellStatus];
@@ -67,6 +69,8 @@ export interface Results {
   memory: MemoryEntry[];
   framer: FramerResult[];
   notes: string[];
+  /** The targets, judged from `ratios` and `memory` when the results are written. */
+  goals?: GoalResult[];
 }
 
 /** Fills a cell's medians from its samples (failed rounds are left out). */
@@ -150,6 +154,10 @@ export function renderMarkdown(res: Results): string {
   }
   out.push('');
   out.push('![pgrelay/PgBouncer tps ratio per workload](ratios.svg)');
+  out.push('');
+  out.push('## Targets');
+  out.push('');
+  out.push(goalsTable(res.goals ?? evaluateGoals(res.ratios, res.memory)));
   out.push('');
   out.push('## Throughput, latency and proxy CPU (median of rounds)');
   out.push('');
@@ -266,6 +274,7 @@ export function renderSvg(res: Results): string {
 
 export function writeResults(dir: string, res: Results): void {
   fs.mkdirSync(dir, { recursive: true });
+  res.goals = evaluateGoals(res.ratios, res.memory);
   fs.writeFileSync(path.join(dir, 'results.json'), `${JSON.stringify(res, null, 2)}\n`);
   fs.writeFileSync(path.join(dir, 'results.md'), renderMarkdown(res));
   fs.writeFileSync(path.join(dir, 'ratios.svg'), renderSvg(res));

@@ -55,6 +55,8 @@ if (findPgbouncer() === null && !isRoot) {
     const md = fs.readFileSync(path.join(out, 'results.md'), 'utf8');
     t.match(md, /\| workload \| tps vs PgBouncer \|/, 'results.md has the ratio table');
     t.match(md, /## Machine/, 'results.md describes the machine');
+    t.match(md, /## Targets\n\n\| target \| measured \| verdict \|/, 'results.md judges the targets');
+    t.ok(Array.isArray(res.goals) && res.goals.length > 0, 'results.json has the targets');
     const svg = fs.readFileSync(path.join(out, 'ratios.svg'), 'utf8');
     t.match(svg, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/, 'ratios.svg is an SVG');
     t.match(svg, /<\/svg>\s*$/);
