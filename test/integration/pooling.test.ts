@@ -3,7 +3,10 @@
 
 import t from 'tap';
 import pg from 'pg';
-import { startCluster } from '../harness/pg-cluster.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, startCluster } from '../harness/pg-cluster.js';
 import { startRelay } from '../harness/relay.js';
 
 const cluster = await startCluster();
@@ -166,4 +169,26 @@ t.test('connect_query runs on each new server connection; a failing one is repor
   const c = new pg.Client({ connectionString: broken.url() });
   c.on('error', () => undefined);
   await t.rejects(c.connect(), /no_such_function|query_wait_timeout/);
+});
+
+t.test('the Unix socket listener pools like the TCP one (psql -h DIR -p PORT)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgrelay-sock-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // The socket file is named after listen_port (.s.PGSQL.<port>), so the port must be a real one.
+  const relay = await startRelay(cluster, { settings: { defaultPoolSize: 1, unixSocketDir: dir, listenPort: await freePort() } });
+  t.teardown(() => relay.stop());
+  const viaSocket = async (): Promise<pg.Client> => {
+    const c = new pg.Client({ host: dir, port: relay.port, user: 'postgres', database: 'postgres' });
+    await c.connect();
+    return c;
+  };
+  const clients = await Promise.all(Array.from({ length: 3 }, viaSocket));
+  t.equal(clients.filter((c) => (c as unknown as { connection: { stream: { remoteAddress?: string } } }).connection.stream.remoteAddress === undefined).length, 3, 'connected through the socket file, not TCP');
+  t.teardown(() => Promise.all(clients.map((c) => c.end())));
+  const pids = new Set<number>();
+  for (const c of clients) pids.add((await c.query('select pg_backend_pid() as pid')).rows[0].pid);
+  t.equal(pids.size, 1, 'the three Unix-socket clients shared one server');
+  // A result larger than one read, through the same shared read buffer as TCP clients.
+  const big = (await clients[0]!.query(`select string_agg(md5(i::text), '') as s from generate_series(1, 20000) i`)).rows[0].s as string;
+  t.equal(big.length, 20000 * 32, 'a 640 KB value arrives whole');
 });
