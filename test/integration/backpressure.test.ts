@@ -85,6 +85,17 @@ class RawClient {
     }
   }
 
+  /** Runs `sql` and returns the first column of each row, as text. */
+  async firstColumn(sql: string): Promise<string[]> {
+    this.socket.write(serialize.query(sql));
+    const out: string[] = [];
+    for (;;) {
+      const m = await this.next();
+      if (m.type === 'D') out.push(m.body.subarray(6, 6 + m.body.readInt32BE(2)).toString());
+      if (m.type === 'Z') return out;
+    }
+  }
+
   close(): void {
     this.socket.end(serialize.end());
   }
@@ -197,18 +208,7 @@ t.test('requests held for a server still run when the client leaves (Terminate o
   let rows: string[] = [];
   for (let i = 0; i < 50 && rows.length < 3; i++) {
     await new Promise((r) => setTimeout(r, 100));
-    const q = await new Promise<string[]>((resolve) => {
-      direct.socket.write(serialize.query('select tag from held_t order by tag'));
-      const out: string[] = [];
-      const loop = async (): Promise<void> => {
-        for (;;) {
-          const m = await direct.next();
-          if (m.type === 'D') out.push(m.body.subarray(6, 6 + m.body.readInt32BE(2)).toString());
-          if (m.type === 'Z') return resolve(out);
-        }
-      };
-      void loop();
-    });
+    const q = await direct.firstColumn('select tag from held_t order by tag');
     rows = q;
   }
   t.same(rows, ['no terminate', 'same chunk', 'separate'], 'every insert ran although its client had left');
@@ -276,17 +276,6 @@ t.test('a large COPY FROM STDIN arrives byte for byte while other clients share 
   t.ok(answered > 10, `the other client was served during the COPY (${answered} queries)`);
   t.equal(chattyErrors, 0, 'without an error');
 
-  direct.socket.write(serialize.query(`select count(*) || ' ' || md5(string_agg(v, '' order by id)) from copy_t`));
-  const check = await new Promise<string>((resolve) => {
-    const loop = async (): Promise<void> => {
-      let out = '';
-      for (;;) {
-        const m = await direct.next();
-        if (m.type === 'D') out = m.body.subarray(6, 6 + m.body.readInt32BE(2)).toString();
-        if (m.type === 'Z') return resolve(out);
-      }
-    };
-    void loop();
-  });
+  const [check] = await direct.firstColumn(`select count(*) || ' ' || md5(string_agg(v, '' order by id)) from copy_t`);
   t.equal(check, `${rows} ${h.digest('hex')}`, 'PostgreSQL holds exactly what the client sent');
 });
