@@ -147,7 +147,8 @@ export function login(req: LoginRequest): Promise<LoginResult> {
           return;
       }
     };
-    // The parser may keep a partial message between reads, and the slot's buffer is reused: copy.
+    // The parser may keep a partial message between reads, and every read lands in the shared read
+    // buffer (socket-io.ts): copy.
     // Login is a handful of small messages, so the copy costs nothing that matters.
     reader.sink = (chunk: Buffer): void => parser.parse(Buffer.from(chunk), onMessage);
     const onError = (err: Error): void => fail(new PgRelayError(ErrorCode.ServerConnectFailed, `cannot connect to server ${host}:${port}: ${err.message}`));
