@@ -23,7 +23,7 @@ export type ReadCallback = (this: net.Socket, chunk: Buffer) => void;
 // reads, and one per process is the point.
 const readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
 
-/** The parts of node's socket internals used here (present in node 20 to 24, checked at load). */
+/** The parts of node's socket internals used here (present in node 20, 24 and 26; checked at load). */
 interface StreamHandle {
   readonly fd: number;
   useUserBuffer(buf: Uint8Array): void;
