@@ -171,10 +171,17 @@ export class ServerConn implements PoolServer, FrameSink {
     this.onRelease(this, clean && this.state !== ServerState.closed);
   }
 
-  /** Detaches the client (on release or when the client goes away). */
+  /**
+   * Detaches the client (on release or when the client goes away). A pause for that client's full
+   * socket ends with the link: the client's 'drain' no longer reaches this server, and whoever
+   * uses it next (another client, a ROLLBACK of pgrelay's own) must be able to read its answer.
+   */
   unlink(): void {
     this.client = null;
-    if (this.state !== ServerState.closed) this.state = ServerState.idle;
+    if (this.state !== ServerState.closed) {
+      this.state = ServerState.idle;
+      if (this.socket.isPaused()) this.socket.resume();
+    }
   }
 
   close(reason: string): void {
