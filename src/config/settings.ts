@@ -283,6 +283,12 @@ export const SETTINGS_TABLE: readonly SettingSpec[] = Object.freeze([
   bool('server_reset_query_always', 'serverResetQueryAlways', '0', pg('Run server_reset_query in transaction pooling mode too.')),
   str('server_check_query', 'serverCheckQuery', 'select 1', pg('Query that checks a server connection idle longer than server_check_delay before reuse; empty = no check.')),
   duration('server_check_delay', 'serverCheckDelayMs', '30', pg('Idle time after which a server connection is checked before reuse; 0 = check every time.')),
+  duration(
+    'server_cleanup_timeout',
+    'serverCleanupTimeoutMs',
+    '5',
+    ours('Longest wait for one of pgrelay\'s own queries on a server: the ROLLBACK or server_reset_query after a client leaves, server_check_query, the replay of session parameters, the write-gate probe. Past it the server connection is closed, never reused; 0 = no limit.'),
+  ),
 
   // client timeouts
   duration('query_wait_timeout', 'queryWaitTimeoutMs', '120', pg('Disconnect a client that waited this long for a server connection; 0 = wait forever.')),

@@ -84,6 +84,7 @@ export interface Settings {
   readonly serverResetQueryAlways: boolean;
   readonly serverCheckQuery: string;
   readonly serverCheckDelayMs: number;
+  readonly serverCleanupTimeoutMs: number;
   readonly authType: AuthType;
   readonly authFile: string | null;
   readonly adminUsers: readonly string[];

@@ -129,6 +129,7 @@ t.test('every default', async (t) => {
     serverResetQueryAlways: false,
     serverCheckQuery: 'select 1',
     serverCheckDelayMs: 30_000,
+    serverCleanupTimeoutMs: 5000,
     authType: 'md5',
     authFile: null,
     adminUsers: [],
