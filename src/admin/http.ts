@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { AdminError, type Control } from './control.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { BearerCheck } from './http-auth.js';
-import { badRequest, errorBody, HttpErrorCode, toHttpError, type HttpError } from './http-errors.js';
+import { badRequest, errorBody, HttpErrorCode, parserError, rawErrorResponse, toHttpError, type HttpError } from './http-errors.js';
 import { databaseInput, hintInput, pauseInput } from './http-input.js';
 
 export { checkAdminBinding } from './http-auth.js';
@@ -40,6 +40,22 @@ export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
     // is false and /health/ready says so in the usual error format.
     return503OnClosing: false,
     frameworkErrors: (err, _req, reply) => send(reply, toHttpError(err)),
+    // Bytes node's HTTP parser refuses never become a request, so fastify's error handler never
+    // sees them; its default answer has another body shape.
+    clientErrorHandler: (err, socket) => {
+      // A reset connection, or one already answered and closed: nobody is left to tell.
+      if ((err as NodeJS.ErrnoException).code === 'ECONNRESET' || socket.destroyed) return;
+      app.log.debug({ err: err.message, code: (err as NodeJS.ErrnoException).code }, 'admin api: malformed request');
+      if (socket.writable) socket.write(rawErrorResponse(parserError(err as NodeJS.ErrnoException)));
+      socket.destroy();
+    },
+  });
+  // Node answers an Expect header other than 100-continue with a bare 417 unless someone listens.
+  app.server.on('checkExpectation', (req, res) => {
+    const e: HttpError = { status: 417, body: errorBody(HttpErrorCode.ExpectationFailed, `unsupported Expect header: ${JSON.stringify(req.headers.expect)}`) };
+    const body = JSON.stringify(e.body);
+    res.writeHead(e.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.end(body);
   });
 
   // Which methods each path has, so a wrong method gets 405 with Allow instead of a bare 404.

@@ -3,6 +3,7 @@
 
 import t from 'tap';
 import { Writable } from 'node:stream';
+import net from 'node:net';
 import { pino } from 'pino';
 import { buildAdminServer, checkAdminBinding } from '../../src/admin/http.js';
 import { isLoopback } from '../../src/admin/http-auth.js';
@@ -425,4 +426,96 @@ t.test('POST /v1/primary-hint needs a node and answers 202', async (t) => {
   const missing = await app.inject({ method: 'POST', url: '/v1/primary-hint' });
   t.equal(missing.statusCode, 400);
   t.equal(missing.json().error.field, 'node');
+});
+
+/** Sends raw bytes to the admin port and reads until the server closes: status line, headers, body. */
+function rawExchange(port: number, request: string | Buffer): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = net.connect({ host: '127.0.0.1', port }, () => socket.write(request));
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    // The server may reset the connection after answering while we are still sending.
+    socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' || err.code === 'EPIPE' ? undefined : reject(err)));
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      const split = text.indexOf('\r\n\r\n');
+      const head = (split < 0 ? text : text.slice(0, split)).split('\r\n');
+      const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(head[0] ?? '')?.[1] ?? 0);
+      const headers: Record<string, string> = {};
+      for (const line of head.slice(1)) {
+        const i = line.indexOf(':');
+        if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+      }
+      resolve({ status, headers, body: split < 0 ? '' : text.slice(split + 4) });
+    });
+    socket.setTimeout(10_000, () => socket.destroy(new Error(`no answer to ${JSON.stringify(String(request).slice(0, 60))}`)));
+  });
+}
+
+t.test('every error the admin port sends has the documented shape, node-level ones included', async (t) => {
+  const control = new FakeControl();
+  const app = buildAdminServer({ control, metrics: null, token: null, logger: false });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => app.close());
+  const port = (app.server.address() as net.AddressInfo).port;
+  const expectError = (name: string, r: { status: number; headers: Record<string, string>; body: string }, status: number, code: string): void => {
+    t.equal(r.status, status, `${name}: status`);
+    t.match(r.headers['content-type'] ?? '', /^application\/json/, `${name}: JSON content type`);
+    let parsed: unknown = null;
+    try {
+      parsed = JSON.parse(r.body);
+    } catch {
+      parsed = r.body;
+    }
+    t.match(parsed, { error: { code, message: String } }, `${name}: {"error":{"code","message"}}, got ${r.body}`);
+    t.same(Object.keys(parsed as object), ['error'], `${name}: nothing beside "error"`);
+  };
+
+  expectError('a malformed request line', await rawExchange(port, 'GARBAGE\r\n\r\n'), 400, 'PGRELAY_BAD_REQUEST');
+  expectError('a bad HTTP version', await rawExchange(port, 'GET /health/live HTTP/9.9\r\nHost: x\r\n\r\n'), 400, 'PGRELAY_BAD_REQUEST');
+  expectError('a header without a colon', await rawExchange(port, 'GET /health/live HTTP/1.1\r\nHost: x\r\nno-colon-here\r\n\r\n'), 400, 'PGRELAY_BAD_REQUEST');
+  expectError(
+    'both Content-Length and Transfer-Encoding',
+    await rawExchange(port, 'POST /v1/pause HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}'),
+    400,
+    'PGRELAY_BAD_REQUEST',
+  );
+  expectError(
+    'headers over the limit',
+    await rawExchange(port, `GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`),
+    431,
+    'PGRELAY_HEADERS_TOO_LARGE',
+  );
+  expectError(
+    'an Expect header other than 100-continue',
+    await rawExchange(port, 'POST /v1/resume HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'),
+    417,
+    'PGRELAY_EXPECTATION_FAILED',
+  );
+  const badJson = '{"database":';
+  expectError(
+    'malformed JSON',
+    await rawExchange(port, `POST /v1/pause HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${badJson.length}\r\nConnection: close\r\n\r\n${badJson}`),
+    400,
+    'PGRELAY_BAD_REQUEST',
+  );
+  expectError(
+    'a request followed by bytes that start no request',
+    await rawExchange(port, 'POST /v1/pause HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1\r\nConnection: close\r\n\r\n{}'),
+    400,
+    'PGRELAY_BAD_REQUEST',
+  );
+  expectError('an unknown route', await rawExchange(port, 'GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), 404, 'PGRELAY_NOT_FOUND');
+  expectError('a wrong method', await rawExchange(port, 'PUT /v1/state HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'), 405, 'PGRELAY_METHOD_NOT_ALLOWED');
+  expectError('a malformed URL', await rawExchange(port, 'GET /%E0%A4%A HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), 400, 'PGRELAY_BAD_REQUEST');
+  expectError(
+    'an unsupported media type',
+    await rawExchange(port, 'POST /v1/pause HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\nContent-Length: 8\r\nConnection: close\r\n\r\n<pause/>'),
+    415,
+    'PGRELAY_UNSUPPORTED_MEDIA_TYPE',
+  );
+  t.same(control.calls, [], 'no verb ran');
+
+  const live = await rawExchange(port, 'GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  t.equal(live.status, 200, 'the port still answers afterwards');
 });
