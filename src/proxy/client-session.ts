@@ -27,7 +27,7 @@ import { readIntoShared, writeView } from './socket-io.js';
 import type { PoolServer, PoolWaiter } from '../pool/pool.js';
 import type { PoolEntry } from '../pool/registry.js';
 import type { CancelTarget, ProxyContext } from './context.js';
-import type { ServerClient, ServerConn } from './server-conn.js';
+import { ServerQueryError, type ServerClient, type ServerConn } from './server-conn.js';
 import { ConsoleSession } from '../admin/console-session.js';
 import { CONSOLE_DATABASE, consoleWelcome } from '../admin/console-login.js';
 
@@ -44,7 +44,12 @@ export const ClientState = {
 } as const;
 export type ClientState = (typeof ClientState)[keyof typeof ClientState];
 
-export const CLIENT_FRAMES = frameModes([Frontend.Query, Frontend.Sync, Frontend.FunctionCall, Frontend.Terminate], []);
+// Header-mode frames: what the release rule counts (requests, Syncs, extended-protocol messages
+// waiting for a Sync) and Terminate, which is never forwarded. Bodies still travel blind.
+export const CLIENT_FRAMES = frameModes(
+  [Frontend.Query, Frontend.Sync, Frontend.FunctionCall, Frontend.Terminate, Frontend.Parse, Frontend.Bind, Frontend.Describe, Frontend.Execute, Frontend.Close, Frontend.Flush],
+  [],
+);
 /** Largest password / SASL message accepted during login. */
 const MAX_AUTH_MESSAGE = 64 * 1024;
 /**
@@ -70,7 +75,15 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   /** Tracked session parameters; after login possibly shared with other sessions (see setParam). */
   params = new Map<string, string>();
   private paramsShared = false;
+  /** Requests (Query, Sync, FunctionCall) sent to a server and not yet answered by ReadyForQuery. */
   outstanding = 0;
+  /** Extended-protocol messages were sent since the last Sync (see ServerClient.unsynced). */
+  unsynced = false;
+  /**
+   * The status byte of the last ReadyForQuery this client was sent: what it believes about its
+   * transaction. A client that believes it is inside one is never told 'I' by pgrelay.
+   */
+  txStatus: number = TxStatus.Idle;
   waitingSince = 0;
   lastActivity: number;
   transactionPooling = true;
@@ -408,18 +421,30 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   }
 
   onHeader(type: number): boolean {
-    if (type === Frontend.Terminate) {
-      this.terminated = true;
-      // Terminate is never forwarded: the server belongs to the pool, not to this client.
-      queueMicrotask(() => this.onTerminate());
-      return false;
+    switch (type) {
+      case Frontend.Terminate:
+        this.terminated = true;
+        // Terminate is never forwarded: the server belongs to the pool, not to this client.
+        queueMicrotask(() => this.onTerminate());
+        return false;
+      case Frontend.Sync:
+        // Sync ends the pipeline: one ReadyForQuery will answer it.
+        this.unsynced = false;
+        this.outstanding++;
+        return true;
+      case Frontend.Query:
+        this.outstanding++;
+        this.ctx.stats.queries++;
+        if (this.entry !== null) this.entry.pool.stats.queries++;
+        return true;
+      case Frontend.FunctionCall:
+        this.outstanding++;
+        return true;
+      default:
+        // Parse, Bind, Describe, Execute, Close, Flush: nothing is final until the next Sync.
+        this.unsynced = true;
+        return true;
     }
-    this.outstanding++;
-    if (type === Frontend.Query) {
-      this.ctx.stats.queries++;
-      if (this.entry !== null) this.entry.pool.stats.queries++;
-    }
-    return true;
   }
 
   onFrame(): void {}
@@ -491,6 +516,15 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
         if (this.server !== s) return;
         this.server = null;
         s.unlink();
+        if (err instanceof ServerQueryError) {
+          // The server answered: it is in sync, and the client's own settings are what it
+          // refused (a bad client_encoding, an unknown option). Another server would refuse them
+          // too, so the client learns why, as PostgreSQL would tell it at startup.
+          s.endInternal();
+          s.releaseToPool(s.txStatus === TxStatus.Idle);
+          this.fatal(err.sqlstate || SqlState.ConnectionFailure, `could not apply the session's settings on a server: ${err.message}`, 'parameter replay refused');
+          return;
+        }
         s.close(`server check or parameter replay failed: ${err.message}`);
         s.releaseToPool(false);
         // Nothing of the client's has reached that server yet, so another one may serve it.
@@ -592,14 +626,20 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
       return;
     }
     const message = `server connection lost: ${reason}`;
-    if (this.transactionPooling && this.outstanding > 0 && this.scanner.atBoundary) {
-      // The transaction in flight is gone; answer each unanswered request with an error and an
-      // idle ReadyForQuery so the client may go on with its next transaction on another server.
+    // The one case where the client may go on: transaction pooling, it believed no transaction
+    // was open (its last ReadyForQuery said 'I'), and every request it sent is whole and
+    // complete (Syncs included). Its unanswered autocommit statements failed; an idle
+    // ReadyForQuery after each error is then exactly what PostgreSQL would say.
+    //
+    // Everything else closes the client with a FATAL, as PostgreSQL's own backend death would.
+    // Inside BEGIN ('T' or 'E') an 'I' would turn the rest of the client's transaction into
+    // autocommit statements: part 2 committed, part 1 lost. pgrelay cannot stand in for the lost
+    // transaction either (its savepoints, its ROLLBACK TO, its prepared statements are gone), so
+    // the honest answer is the one a backend crash gives.
+    if (this.transactionPooling && this.txStatus === TxStatus.Idle && this.outstanding > 0 && !this.unsynced && this.scanner.atBoundary) {
       this.failOutstanding(SqlState.ConnectionFailure, message);
       return;
     }
-    // Idle inside a transaction, mid-COPY or in session mode: the client's state cannot be
-    // carried to another server, so it must learn the connection is gone.
     this.fatal(SqlState.ConnectionFailure, message, 'server connection lost');
   }
 
@@ -616,6 +656,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     }
     this.socket.uncork();
     this.outstanding = 0;
+    this.txStatus = TxStatus.Idle;
     this.setState(ClientState.idle);
     this.socket.resume();
   }
@@ -639,7 +680,9 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
       sendCancel(s.address, s.processId, s.secretKey, this.ctx.config.settings.serverConnectTimeoutMs);
       return;
     }
-    if (this.state === ClientState.waiting && this.scanner.atBoundary && this.entry!.pool.cancelWait(this)) {
+    // Only whole requests, each with its Sync: answering a half-sent pipeline would give the
+    // client a ReadyForQuery it did not ask for yet.
+    if (this.state === ClientState.waiting && this.outstanding > 0 && !this.unsynced && this.scanner.atBoundary && this.entry!.pool.cancelWait(this)) {
       // A request still held for a server never reached PostgreSQL: answer it as canceled.
       this.ctx.stats.cancelsForwarded++;
       this.pending.length = 0;
@@ -702,14 +745,17 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   }
 
   /**
-   * The client left while linked. A server is only reused when provably clean: idle, or an idle
-   * transaction rolled back; a server mid-query or mid-COPY is closed instead.
+   * The client left while linked. A server is reused only when it stands at a protocol boundary
+   * (see server-conn.ts): every request answered, no extended-protocol message since the last
+   * Sync, no COPY, none of pgrelay's own queries running. Then an open transaction is rolled back
+   * (ROLLBACK cannot commit anything) under server_cleanup_timeout. Anything else is closed:
+   * PostgreSQL rolls back what the backend had not committed when the connection ends.
    */
   private returnServer(server: ServerConn): void {
     server.unlink();
-    const quiet = this.outstanding === 0 && !server.copyIn && this.scanner.atBoundary && server.state !== 'internal';
-    if (!quiet) {
-      server.close('client left mid-request');
+    const atBoundary = this.outstanding === 0 && !this.unsynced && !server.copyIn && this.scanner.atBoundary && server.state !== 'internal';
+    if (!atBoundary) {
+      server.close(this.unsynced ? 'client left inside an unsynced pipeline' : 'client left mid-request');
       server.releaseToPool(false);
       return;
     }

@@ -1,6 +1,12 @@
 // One server connection: after login it forwards the server's bytes to whichever client is
 // linked, reads only ReadyForQuery / ParameterStatus / ErrorResponse / COPY starts, and applies
 // the release rule. Between clients it can run pgrelay's own queries (SET, ROLLBACK, DISCARD).
+//
+// The invariant: a server goes back to the pool only at a true protocol boundary. Its client's
+// every request is answered, no extended-protocol message was sent since the last Sync, no COPY
+// is open, and ReadyForQuery said 'I'. A server whose state is unknown is closed, never reset by
+// a Sync (a Sync after an abandoned Execute commits it). Every query of pgrelay's own has a
+// deadline (server_cleanup_timeout): a server that does not answer in time is closed.
 
 import type net from 'node:net';
 import { serialize } from '../protocol/frontend-messages.js';
@@ -18,6 +24,13 @@ import { paramsSignature } from './session-params.js';
 export interface ServerClient {
   /** Requests (Query, Sync, FunctionCall) sent to the server and not yet answered by ReadyForQuery. */
   outstanding: number;
+  /**
+   * An extended-protocol message (Parse, Bind, Describe, Execute, Close, Flush) was sent since the
+   * last Sync: the server is inside an unfinished pipeline whatever its last ReadyForQuery said.
+   */
+  readonly unsynced: boolean;
+  /** The status of the last ReadyForQuery the client was sent: its own view of its transaction. */
+  txStatus: number;
   readonly id: number;
   /** Writes server bytes to the client; false when the client's socket buffer is full. */
   forwardFromServer(carry: Buffer | null, chunk: Buffer, end: number): boolean;
@@ -44,7 +57,23 @@ export const SERVER_FRAMES = frameModes(
 interface InternalQuery {
   resolve(): void;
   reject(err: Error): void;
-  error: string | null;
+  /** The first ErrorResponse the query got (the server is still in sync: ReadyForQuery follows). */
+  error: ServerQueryError | null;
+  timer: NodeJS.Timeout | null;
+}
+
+/**
+ * One of pgrelay's own queries got an ErrorResponse and then ReadyForQuery: the server answered
+ * and is in a known state. Any other rejection of runInternal() means the connection is gone.
+ */
+export class ServerQueryError extends Error {
+  constructor(
+    message: string,
+    readonly sqlstate: string,
+  ) {
+    super(message);
+    this.name = 'ServerQueryError';
+  }
 }
 
 let nextServerId = 1;
@@ -85,6 +114,8 @@ export class ServerConn implements PoolServer, FrameSink {
     private readonly onRelease: (server: ServerConn, clean: boolean) => void,
     /** Told once when the connection is gone, whatever the cause. */
     private readonly onClosed: (server: ServerConn, reason: string, byUs: boolean) => void,
+    /** server_cleanup_timeout in ms, read when each query of pgrelay's own starts (0 = none). */
+    private readonly cleanupTimeoutMs: () => number = () => 0,
   ) {
     this.params = login.params;
     this.processId = login.processId;
@@ -148,7 +179,12 @@ export class ServerConn implements PoolServer, FrameSink {
     this.socket.resume();
   }
 
-  /** Runs one of pgrelay's own simple queries; resolves at ReadyForQuery, rejects on error. */
+  /**
+   * Runs one of pgrelay's own simple queries; resolves at ReadyForQuery. Rejects with a
+   * ServerQueryError when the server answered with an error, with a plain Error when the
+   * connection is gone. Past server_cleanup_timeout the connection is closed: a server that does
+   * not answer is in a state nobody knows (ignoring messages until a Sync, stuck on a lock).
+   */
   runInternal(sql: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (this.state === ServerState.closed) {
@@ -156,7 +192,13 @@ export class ServerConn implements PoolServer, FrameSink {
         return;
       }
       this.state = ServerState.internal;
-      this.internal = { resolve, reject, error: null };
+      const timeoutMs = this.cleanupTimeoutMs();
+      let timer: NodeJS.Timeout | null = null;
+      if (timeoutMs > 0) {
+        timer = setTimeout(() => this.close(`server_cleanup_timeout: no answer to "${sql.length > 40 ? sql.slice(0, 40) + '...' : sql}" within ${timeoutMs} ms`), timeoutMs);
+        timer.unref();
+      }
+      this.internal = { resolve, reject, error: null, timer };
       this.socket.write(serialize.query(sql));
     });
   }
@@ -236,18 +278,22 @@ export class ServerConn implements PoolServer, FrameSink {
         if (this.state === ServerState.internal) {
           const q = this.internal!;
           this.internal = null;
-          if (q.error !== null) q.reject(new Error(q.error));
+          if (q.timer !== null) clearTimeout(q.timer);
+          if (q.error !== null) q.reject(q.error);
           else q.resolve();
           return;
         }
         const client = this.client;
         if (client === null) return;
         if (client.outstanding > 0) client.outstanding--;
+        client.txStatus = status;
         // The release rule, written once: in transaction pooling the server goes back to the
         // pool when ReadyForQuery says 'I' (no transaction open), every request the client sent
-        // has been answered (pipelined Syncs/Queries counted in, ReadyForQuery counted out),
-        // and no COPY is open. Session pooling keeps the link until the client leaves.
-        if (client.transactionPooling && status === TxStatus.Idle && client.outstanding === 0 && !this.copyIn) {
+        // has been answered (pipelined Syncs/Queries counted in, ReadyForQuery counted out), no
+        // extended-protocol message was sent since the last Sync (P/B/E with its Sync still to
+        // come belongs to this client: whoever sent the next Sync would commit it), and no COPY
+        // is open. Session pooling keeps the link until the client leaves.
+        if (client.transactionPooling && status === TxStatus.Idle && client.outstanding === 0 && !client.unsynced && !this.copyIn) {
           this.releaseDue = true;
         }
         return;
@@ -269,7 +315,7 @@ export class ServerConn implements PoolServer, FrameSink {
           this.fatalMessage = `server: ${fields.get('M') ?? 'fatal error'} (${fields.get('C') ?? '?'})`;
         }
         if (this.state === ServerState.internal && this.internal !== null && this.internal.error === null) {
-          this.internal.error = `${fields.get('M') ?? 'error'} (${fields.get('C') ?? '?'})`;
+          this.internal.error = new ServerQueryError(`${fields.get('M') ?? 'error'} (${fields.get('C') ?? '?'})`, fields.get('C') ?? '');
         }
         return;
       }
@@ -301,6 +347,7 @@ export class ServerConn implements PoolServer, FrameSink {
   private finish(reason: string, byUs: boolean): void {
     const q = this.internal;
     this.internal = null;
+    if (q?.timer) clearTimeout(q.timer);
     q?.reject(new Error(reason));
     this.onClosed(this, reason, byUs);
   }

@@ -118,6 +118,7 @@ export class UpstreamConnector implements ServerFactory {
           if (!byUs) pool.forget(s);
           ctx.logger.debug({ server: s.id, pool: pool.key, reason, byUs }, 'server connection closed');
         },
+        () => ctx.config.settings.serverCleanupTimeoutMs,
       );
       if (db.connectQuery !== null) {
         try {

@@ -17,6 +17,8 @@ function client(id: number, full: boolean): ServerClient & { got: Buffer[]; rele
   return {
     id,
     outstanding: 1,
+    unsynced: false,
+    txStatus: 0x49,
     transactionPooling: true,
     got: [],
     released: false,
