@@ -67,7 +67,7 @@ export class WireClient {
     });
     socket.setNoDelay(true);
     const c = new WireClient(socket);
-    socket.write(serialize.startup({ user: login.user ?? 'postgres', database: login.database ?? 'postgres', client_encoding: 'UTF8', ...login.params }));
+    socket.write(startupMessage({ user: login.user ?? 'postgres', database: login.database ?? 'postgres', client_encoding: 'UTF8', ...login.params }));
     const msgs = await c.readUntilReady(1, 10_000);
     const err = msgs.find((m) => m.type === 'E');
     if (err !== undefined) throw new Error(`login failed: ${errorFields(err.body).get('M')}`);
@@ -165,6 +165,18 @@ export class WireClient {
   destroy(): void {
     this.socket.destroy();
   }
+}
+
+/**
+ * A StartupMessage (protocol 3.0) with exactly these parameters. pg-protocol's own serializer
+ * appends client_encoding=UTF8 after them, which would override a test's value.
+ */
+export function startupMessage(params: Record<string, string>): Buffer {
+  const body = Buffer.concat([...Object.entries(params).flatMap(([k, v]) => [Buffer.from(`${k}\0`), Buffer.from(`${v}\0`)]), Buffer.from([0])]);
+  const head = Buffer.alloc(8);
+  head.writeInt32BE(8 + body.length, 0);
+  head.writeInt32BE(196608, 4);
+  return Buffer.concat([head, body]);
 }
 
 /** One simple-protocol Query. */

@@ -207,3 +207,19 @@ t.test('B2: a server lost during an autocommit statement: ERROR, idle, and the s
   const next = await a.readUntilReady(1, 10_000);
   t.equal(types(next), 'TDCZ', 'the next transaction runs on a new server');
 });
+
+t.test('a session setting the server refuses costs one server connection, and the client learns why', async (t) => {
+  const relay = await relayOf(t, { defaultPoolSize: 4 });
+  const a = await WireClient.connect(relay.port, { params: { client_encoding: 'nonsense' } });
+  a.send(query('select 1'));
+  const reply = await a.readFor(3000);
+  const err = reply.find((m) => m.type === 'E');
+  t.ok(err, `an error (${types(reply)})`);
+  t.equal(errorFields(err!.body).get('V'), 'FATAL');
+  t.equal(errorFields(err!.body).get('C'), '22023', 'the server’s own SQLSTATE: invalid_parameter_value');
+  t.ok(a.closed, 'the client is closed');
+  const pool = [...relay.app.ctx.registry.pools()][0]!;
+  t.equal(pool.stats.serverConnects, 1, 'one server connection, not one per retry');
+  t.equal(await probeClean(t, relay, 'select 8'), '8', 'the server that refused it serves the next client');
+  t.equal(pool.stats.serverConnects, 1);
+});
