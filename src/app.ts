@@ -36,6 +36,8 @@ export class App {
   /** One callback shared by every client session, not a closure each. */
   private readonly onClientGone = (c: ClientSession): void => {
     this.clients.delete(c);
+    // Its pool may retire once no client holds it (autodb_idle_timeout).
+    if (c.entry !== null) this.ctx.registry.detach(c.entry);
   };
   private readonly listeners: net.Server[] = [];
   private readonly janitor: Janitor;
@@ -54,11 +56,12 @@ export class App {
     const connector = new UpstreamConnector();
     const registry = new PoolRegistry(config, connector);
     const clock = { now: Date.now() };
+    const logger = opts.logger ?? createLogger(config.settings);
     this.ctx = {
       config,
-      authSecrets: config.settings.authFile !== null ? loadCheckedAuthFile(config.settings.authFile) : new Map(),
+      authSecrets: config.settings.authFile !== null ? loadCheckedAuthFile(config.settings.authFile, logger) : new Map(),
       registry,
-      logger: opts.logger ?? createLogger(config.settings),
+      logger,
       stats: new ProxyStats(),
       cancelKeys: new Map(),
       scramKeys: new Map(),
@@ -179,9 +182,10 @@ export class App {
     const st = this.ctx.stats;
     let serverConnects = 0;
     let serverConnectFailures = 0;
-    for (const p of this.ctx.registry.pools()) {
-      serverConnects += p.stats.serverConnects;
-      serverConnectFailures += p.stats.serverConnectFailures;
+    // poolStats() includes retired pools' counters, so these totals never go back.
+    for (const { stats } of this.ctx.registry.poolStats()) {
+      serverConnects += stats.serverConnects;
+      serverConnectFailures += stats.serverConnectFailures;
     }
     return {
       clientsAccepted: st.clientsAccepted,
@@ -230,7 +234,7 @@ export class App {
 
   /** Applies a new config: pools, timeouts and secrets change now; listen addresses need a restart. */
   reload(next: Config): void {
-    const authSecrets = next.settings.authFile !== null ? loadCheckedAuthFile(next.settings.authFile) : new Map<string, string>();
+    const authSecrets = next.settings.authFile !== null ? loadCheckedAuthFile(next.settings.authFile, this.ctx.logger) : new Map<string, string>();
     const diff = diffConfig(this.ctx.config, next);
     if (diff.needsRestart.length > 0) {
       this.ctx.logger.warn({ keys: diff.needsRestart }, 'reload: these settings change only after a restart');

@@ -274,10 +274,10 @@ export class ProxyControl implements Control {
 
   stats(): StatsSnapshot[] {
     const per = new Map<string, StatsSnapshot & Record<string, number | string>>();
-    for (const e of this.ctx.registry.all()) {
-      const st = e.pool.stats;
-      const row = per.get(e.pool.database) ?? { database: e.pool.database, serverAssignments: 0, transactions: 0, queries: 0, bytesReceived: 0, bytesSent: 0, transactionTimeUs: 0, waitTimeUs: 0, waits: 0 };
-      per.set(e.pool.database, {
+    // poolStats() includes retired pools' counters, so these totals never go back.
+    for (const { database, stats: st } of this.ctx.registry.poolStats()) {
+      const row = per.get(database) ?? { database, serverAssignments: 0, transactions: 0, queries: 0, bytesReceived: 0, bytesSent: 0, transactionTimeUs: 0, waitTimeUs: 0, waits: 0 };
+      per.set(database, {
         ...row,
         serverAssignments: row.serverAssignments + st.assignments,
         transactions: row.transactions + st.transactions,

@@ -89,10 +89,23 @@ function readQuoted(line: string, start: number): { value: string; end: number }
   }
 }
 
-/** Loads an auth_file and checks every secret parses, so a broken verifier fails at startup. */
-export function loadCheckedAuthFile(path: string): Map<string, string> {
+/** Where loadCheckedAuthFile() reports entries that load but can never be used (a pino logger fits). */
+export interface AuthFileWarnings {
+  warn(fields: Record<string, unknown>, message: string): void;
+}
+
+/**
+ * Loads an auth_file and checks every secret parses, so a broken verifier fails at startup. An
+ * empty secret loads (auth_type trust ignores secrets) but is reported, naming the user: under
+ * plain, md5 and scram-sha-256 it never authenticates, which the operator should know.
+ */
+export function loadCheckedAuthFile(path: string, warnings?: AuthFileWarnings): Map<string, string> {
   const secrets = loadAuthFile(path);
   for (const [user, secret] of secrets) {
+    if (secret === '') {
+      warnings?.warn({ file: path, user }, `auth_file: user "${user}" has an empty secret and will never authenticate (except with auth_type trust)`);
+      continue;
+    }
     try {
       parseSecret(secret);
     } catch (err) {

@@ -273,6 +273,7 @@ export const SETTINGS_TABLE: readonly SettingSpec[] = Object.freeze([
   duration('reserve_pool_timeout', 'reservePoolTimeoutMs', '5', pg('How long a client waits before the reserve pool is used.')),
   int('max_db_connections', 'maxDbConnections', '0', 0, MAX_INT32, pg('Most server connections per database across all users; 0 = unlimited.')),
   int('max_user_connections', 'maxUserConnections', '0', 0, MAX_INT32, pg('Most server connections per user across all databases; 0 = unlimited.')),
+  duration('autodb_idle_timeout', 'autodbIdleTimeoutMs', '3600', pg('Drop a pool that has had no client, server connection or waiting client for this long (every pool, not only auto-created databases); 0 = never.')),
 
   // server connection lifecycle
   duration('server_idle_timeout', 'serverIdleTimeoutMs', '600', pg('Close a server connection idle longer than this; 0 = never.')),
@@ -397,7 +398,6 @@ export const UNIMPLEMENTED_PGBOUNCER_SETTINGS: ReadonlyMap<string, string> = new
   ['auth_hba_file', ''],
   ['auth_ident_file', ''],
   ['auth_ldap_options', ''],
-  ['autodb_idle_timeout', ''],
   ['cancel_wait_timeout', ''],
   ['client_tls_sslmode', 'TLS to clients is not supported: client connections are unencrypted'],
   ['client_tls_ca_file', 'TLS to clients is not supported'],

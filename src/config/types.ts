@@ -72,6 +72,8 @@ export interface Settings {
   readonly reservePoolTimeoutMs: number;
   readonly maxDbConnections: number;
   readonly maxUserConnections: number;
+  /** A pool empty and unused this long is dropped (0 = never). */
+  readonly autodbIdleTimeoutMs: number;
   readonly serverIdleTimeoutMs: number;
   readonly serverLifetimeMs: number;
   readonly serverConnectTimeoutMs: number;

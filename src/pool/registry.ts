@@ -1,5 +1,6 @@
-// All pools, keyed by (database, user), created on first use from the config, plus the shared
-// per-database / per-user connection limits. Admin and metrics read it; they never reach inside.
+// All pools, keyed by (database, user), created when an authenticated client first needs one and
+// retired once empty and unused for autodb_idle_timeout, plus the shared per-database / per-user
+// connection limits. Admin and metrics read it; they never reach inside.
 
 import { Pool, type ConnectionBudget, type PoolObserver, type PoolSettings, type ServerFactory } from './pool.js';
 import type { Config, DatabaseConfig, PoolMode } from '../config/types.js';
@@ -10,13 +11,86 @@ export interface PoolEntry {
   readonly mode: PoolMode;
   /** ParameterStatus values a server reported at login, replayed to clients logging in. */
   loginParams: ReadonlyMap<string, string> | null;
+  /** Client sessions logged in through this pool (attach/detach): a pool with any is never retired. */
+  readonly clients: number;
+}
+
+export type PoolStats = Pool['stats'];
+
+/** Where the counters of retired pools of databases that are gone entirely are summed (see retire()). */
+export const RETIRED_AUTO_DATABASES = '*';
+
+/**
+ * Login parameters are the cluster's, not the pool's: a new pool borrows the last ones learned for
+ * its database (or, failing that, for any database), so a client can log in without a server even
+ * during a pause. One map per database, found in O(1), with the user-specific values removed.
+ */
+class LoginParamsCache {
+  private readonly byDatabase = new Map<string, ReadonlyMap<string, string>>();
+  private latest: { database: string; params: ReadonlyMap<string, string> } | null = null;
+
+  learn(database: string, params: ReadonlyMap<string, string>): void {
+    const shared = withoutUserParams(params);
+    this.byDatabase.set(database, shared);
+    this.latest = { database, params: shared };
+  }
+
+  borrow(database: string): ReadonlyMap<string, string> | null {
+    return this.byDatabase.get(database) ?? this.latest?.params ?? null;
+  }
+
+  /** The database's last pool retired: its entry goes (keeping memory bounded), the fallback stays. */
+  drop(database: string): void {
+    this.byDatabase.delete(database);
+  }
+
+  /** The database's definition changed: what its old servers reported no longer holds. */
+  invalidate(database: string): void {
+    this.byDatabase.delete(database);
+    if (this.latest?.database === database) this.latest = null;
+  }
+}
+
+class Entry implements PoolEntry {
+  clients = 0;
+  /** The sweep time at which the pool was first seen empty (no client, server or waiter); null while used. */
+  emptySince: number | null = null;
+  #loginParams: ReadonlyMap<string, string> | null;
+
+  constructor(
+    readonly pool: Pool,
+    public db: DatabaseConfig,
+    readonly mode: PoolMode,
+    borrowed: ReadonlyMap<string, string> | null,
+    private readonly cache: LoginParamsCache,
+  ) {
+    this.#loginParams = borrowed;
+  }
+
+  get loginParams(): ReadonlyMap<string, string> | null {
+    return this.#loginParams;
+  }
+
+  /** Set by whoever first sees a server's login (connector, login probe); siblings borrow them. */
+  set loginParams(params: ReadonlyMap<string, string> | null) {
+    this.#loginParams = params;
+    if (params !== null) this.cache.learn(this.pool.database, params);
+  }
+
+  get empty(): boolean {
+    return this.clients === 0 && this.pool.serverCount === 0 && this.pool.waitingCount === 0;
+  }
 }
 
 export class PoolRegistry implements ConnectionBudget {
-  private readonly entries = new Map<string, PoolEntry>();
-  private readonly byPool = new Map<Pool, PoolEntry>();
+  private readonly entries = new Map<string, Entry>();
+  private readonly byPool = new Map<Pool, Entry>();
+  private readonly poolsPerDb = new Map<string, number>();
   private readonly dbCount = new Map<string, number>();
   private readonly userCount = new Map<string, number>();
+  private readonly loginParams = new LoginParamsCache();
+  /** Counters of retired pools per database, so that totals never go back (see poolStats()). */
+  private readonly retired = new Map<string, PoolStats>();
   /** Told about every pool's server-count changes and waits (pause drains, metrics). */
   observer: PoolObserver | null = null;
   /** Called for each new pool (a pool created during a pause starts paused). */
@@ -32,8 +106,26 @@ export class PoolRegistry implements ConnectionBudget {
     return this.config.databases.get(name) ?? this.config.databases.get('*');
   }
 
-  /** The pool for (database, user), created on first use. */
-  get(database: string, user: string): PoolEntry | undefined {
+  /**
+   * The pool for an authenticated client, which holds it until detach(): pools exist only for
+   * clients that proved who they are, so failed logins cannot fill the registry.
+   */
+  attach(database: string, user: string): PoolEntry | undefined {
+    const entry = this.lookup(database, user);
+    if (entry === undefined) return undefined;
+    entry.clients++;
+    entry.emptySince = null;
+    return entry;
+  }
+
+  /** The client that attached `entry` is gone. */
+  detach(entry: PoolEntry): void {
+    const e = entry as Entry;
+    if (e.clients > 0) e.clients--;
+  }
+
+  /** The pool for (database, user), created on first use; undefined for an unknown database. */
+  private lookup(database: string, user: string): Entry | undefined {
     const key = `${database}\u0000${user}`;
     const found = this.entries.get(key);
     if (found !== undefined) return found;
@@ -41,15 +133,10 @@ export class PoolRegistry implements ConnectionBudget {
     if (db === undefined) return undefined;
     const mode = this.config.users.get(user)?.poolMode ?? db.poolMode ?? this.config.settings.poolMode;
     const pool = new Pool(database, user, this.poolSettings(db), this.factory, this);
-    // Login parameters are the cluster's, not the pool's: borrow them from a sibling pool so a
-    // client can log in without a server even during a pause.
-    let loginParams: ReadonlyMap<string, string> | null = null;
-    for (const e of this.entries.values()) {
-      if (e.loginParams !== null && (loginParams === null || e.pool.database === database)) loginParams = withoutUserParams(e.loginParams);
-    }
-    const entry: PoolEntry = { pool, db, mode, loginParams };
+    const entry = new Entry(pool, db, mode, this.loginParams.borrow(database), this.loginParams);
     this.entries.set(key, entry);
     this.byPool.set(pool, entry);
+    this.poolsPerDb.set(database, (this.poolsPerDb.get(database) ?? 0) + 1);
     pool.observer = this.observer;
     this.onPoolCreated?.(pool);
     return entry;
@@ -67,6 +154,15 @@ export class PoolRegistry implements ConnectionBudget {
     for (const e of this.entries.values()) yield e.pool;
   }
 
+  /**
+   * Every pool's counters plus those of retired pools, labelled by database: cumulative sums over
+   * this (metrics, SHOW STATS) never go back when a pool retires.
+   */
+  *poolStats(): IterableIterator<{ readonly database: string; readonly stats: PoolStats }> {
+    for (const e of this.entries.values()) yield { database: e.pool.database, stats: e.pool.stats };
+    for (const [database, stats] of this.retired) yield { database, stats };
+  }
+
   get currentConfig(): Config {
     return this.config;
   }
@@ -78,25 +174,78 @@ export class PoolRegistry implements ConnectionBudget {
       const db = this.findDatabase(entry.pool.database);
       if (db === undefined) {
         entry.pool.close('database removed from config');
-        this.entries.delete(key);
-        this.byPool.delete(entry.pool);
+        this.retire(key, entry);
         continue;
       }
       entry.pool.settings = this.poolSettings(db);
       if (JSON.stringify(db) !== JSON.stringify(entry.db)) {
-        (entry as { db: DatabaseConfig }).db = db;
+        entry.db = db;
         entry.loginParams = null;
+        this.loginParams.invalidate(entry.pool.database);
         entry.pool.reconnect('database definition changed');
       }
     }
   }
 
+  /**
+   * Janitor: each pool's own sweep, then retirement. A pool with no attached client, no server
+   * (idle, linked or connecting) and no waiter for autodb_idle_timeout is dropped, as PgBouncer
+   * drops auto-created databases; unlike PgBouncer this applies to every pool, since a pool is
+   * created per (database, user) on first use whatever the `[databases]` entry. 0 = never.
+   */
   sweep(now: number): void {
-    for (const e of this.entries.values()) e.pool.sweep(now);
+    const idleLimit = this.config.settings.autodbIdleTimeoutMs;
+    for (const [key, e] of this.entries) {
+      e.pool.sweep(now);
+      if (idleLimit <= 0) continue;
+      if (!e.empty) {
+        e.emptySince = null;
+        continue;
+      }
+      e.emptySince ??= now;
+      if (now - e.emptySince >= idleLimit) {
+        e.pool.close('autodb_idle_timeout');
+        this.retire(key, e);
+      }
+    }
   }
 
   closeAll(reason: string): void {
     for (const e of this.entries.values()) e.pool.close(reason);
+  }
+
+  /**
+   * Forgets a pool, folding its counters into the per-database totals. A database whose last pool
+   * goes and that has no `[databases]` entry of its own (it came through `*`) keeps no row: its
+   * totals join RETIRED_AUTO_DATABASES, so names clients made up cannot grow memory for good.
+   */
+  private retire(key: string, entry: Entry): void {
+    const database = entry.pool.database;
+    this.entries.delete(key);
+    this.byPool.delete(entry.pool);
+    addStats(this.retiredRow(database), entry.pool.stats);
+    const left = (this.poolsPerDb.get(database) ?? 1) - 1;
+    if (left > 0) {
+      this.poolsPerDb.set(database, left);
+      return;
+    }
+    this.poolsPerDb.delete(database);
+    if (this.config.databases.has(database)) return;
+    this.loginParams.drop(database);
+    const row = this.retired.get(database);
+    if (row !== undefined && database !== RETIRED_AUTO_DATABASES) {
+      this.retired.delete(database);
+      addStats(this.retiredRow(RETIRED_AUTO_DATABASES), row);
+    }
+  }
+
+  private retiredRow(database: string): PoolStats {
+    let row = this.retired.get(database);
+    if (row === undefined) {
+      row = zeroStats();
+      this.retired.set(database, row);
+    }
+    return row;
   }
 
   tryTake(pool: Pool): boolean {
@@ -114,8 +263,13 @@ export class PoolRegistry implements ConnectionBudget {
   }
 
   give(pool: Pool): void {
-    this.dbCount.set(pool.database, Math.max(0, (this.dbCount.get(pool.database) ?? 0) - 1));
-    this.userCount.set(pool.user, Math.max(0, (this.userCount.get(pool.user) ?? 0) - 1));
+    // Counts that reach zero are removed, so user and database names come and go without a trace.
+    const db = (this.dbCount.get(pool.database) ?? 0) - 1;
+    if (db > 0) this.dbCount.set(pool.database, db);
+    else this.dbCount.delete(pool.database);
+    const user = (this.userCount.get(pool.user) ?? 0) - 1;
+    if (user > 0) this.userCount.set(pool.user, user);
+    else this.userCount.delete(pool.user);
   }
 
   private poolSettings(db: DatabaseConfig): PoolSettings {
@@ -139,4 +293,15 @@ function withoutUserParams(params: ReadonlyMap<string, string>): ReadonlyMap<str
   out.delete('session_authorization');
   out.delete('is_superuser');
   return out;
+}
+
+function zeroStats(): PoolStats {
+  return { serverConnects: 0, serverConnectFailures: 0, assignments: 0, waits: 0, waitTimeUs: 0, maxWaitMs: 0, transactions: 0, queries: 0, bytesReceived: 0, bytesSent: 0, transactionTimeUs: 0 };
+}
+
+/** Folds `from` into `into`: sums, except maxWaitMs, which is a maximum. */
+function addStats(into: PoolStats, from: PoolStats): void {
+  for (const k of Object.keys(into) as Array<keyof PoolStats>) {
+    into[k] = k === 'maxWaitMs' ? Math.max(into[k], from[k]) : into[k] + from[k];
+  }
 }

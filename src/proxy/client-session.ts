@@ -53,6 +53,12 @@ export const CLIENT_FRAMES = frameModes(
 /** Largest password / SASL message accepted during login. */
 const MAX_AUTH_MESSAGE = 64 * 1024;
 /**
+ * Bytes a client in login may have read and not yet handed on before its socket stops being read
+ * (resumed when login needs more, or once it is over). Every login packet is bounded
+ * (MAX_STARTUP_PACKET, MAX_AUTH_MESSAGE), so this only holds back what is pipelined behind them.
+ */
+const MAX_LOGIN_BYTES = 64 * 1024;
+/**
  * Bytes held for a client waiting for a server before its socket stops being read. A request or a
  * few pipelined ones fit, so the common wait costs no pause/resume; a client streaming more than
  * this (a big COPY, a flood of pipelined queries) is held back by TCP instead of by our memory.
@@ -206,16 +212,13 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
       await this.loginConsole();
       return;
     }
-    const entry = this.ctx.registry.get(this.database, this.user);
+    // Authenticate first, then look at the database (PgBouncer's order): a client that has not
+    // proved who it is learns nothing about which databases exist, and creates no pool.
+    const scramKeys = await this.authenticate();
+    // Held until the session ends (app's onGone detaches it): an attached pool is never retired.
+    const entry = this.ctx.registry.attach(this.database, this.user);
     if (entry === undefined) throw new PgRelayError(ErrorCode.NoSuchDatabase, `no such database: ${this.database}`);
-    const outcome = await authenticateClient(
-      { send: (m) => this.socket.write(m), nextMessage: () => this.next(() => this.login!.takeTyped(MAX_AUTH_MESSAGE)) },
-      settings.authType,
-      this.user,
-      this.ctx.authSecrets.get(this.user),
-    );
-    if (!outcome.ok) throw outcome.error;
-    if (outcome.scramKeys !== null) this.ctx.scramKeys.set(this.user, outcome.scramKeys);
+    if (scramKeys !== null) this.ctx.scramKeys.set(this.user, scramKeys);
     // AuthenticationOk goes out with the rest of the login reply (finishLogin): one write.
     this.entry = entry;
     // The pool's own copies of these strings, not one pair per client.
@@ -232,13 +235,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
    */
   private async loginConsole(): Promise<void> {
     const settings = this.ctx.config.settings;
-    const outcome = await authenticateClient(
-      { send: (m) => this.socket.write(m), nextMessage: () => this.next(() => this.login!.takeTyped(MAX_AUTH_MESSAGE)) },
-      settings.authType,
-      this.user,
-      this.ctx.authSecrets.get(this.user),
-    );
-    if (!outcome.ok) throw outcome.error;
+    await this.authenticate();
     const admin = settings.adminUsers.includes(this.user);
     if (!admin && !settings.statsUsers.includes(this.user)) {
       throw new PgRelayError(ErrorCode.NoSuchUser, `user "${this.user}" is not allowed to connect to the admin console (admin_users / stats_users)`);
@@ -257,9 +254,36 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     this.ctx.logger.info({ client: this.id, user: this.user, admin, addr: this.remoteAddress }, 'admin console login');
     const early = this.login!.drain();
     this.login = null;
+    this.resumeAfterLogin();
     if (early.length > 0) this.console.onData(early);
   }
   private console: ConsoleSession | null = null;
+
+  /**
+   * The auth exchange for the startup packet's user. A refusal reaches the client as one 28P01
+   * whatever the cause; the real reason is logged here, with the client's address, and nowhere else.
+   */
+  private async authenticate(): Promise<{ clientKey: Buffer; serverKey: Buffer } | null> {
+    const outcome = await authenticateClient(
+      { send: (m) => this.socket.write(m), nextMessage: () => this.next(() => this.login!.takeTyped(MAX_AUTH_MESSAGE)) },
+      this.ctx.config.settings.authType,
+      this.user,
+      this.ctx.authSecrets.get(this.user),
+    );
+    if (outcome.ok) return outcome.scramKeys;
+    this.ctx.logger.warn({ client: this.id, user: this.user, database: this.database, addr: this.remoteAddress, port: this.remotePort, reason: outcome.reason }, 'client authentication failed');
+    throw outcome.error;
+  }
+
+  /** Bytes read during login and not yet handed on (at most about MAX_LOGIN_BYTES plus one read). */
+  get loginBufferedBytes(): number {
+    return this.login?.length ?? 0;
+  }
+
+  /** Login is over and its bytes are handed on: read again if the login cap had stopped reading. */
+  private resumeAfterLogin(): void {
+    if (this.socket.isPaused()) this.socket.resume();
+  }
 
   private acceptStartup(params: Map<string, string>): void {
     const user = params.get('user');
@@ -331,6 +355,8 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     }
     const early = this.login!.drain();
     this.login = null;
+    // Resumed before the bytes are handed on, so that a pause onForwardData() decides stands.
+    this.resumeAfterLogin();
     if (early.length > 0) this.onForwardData(early);
   }
 
@@ -346,6 +372,8 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
       const packet = take();
       if (packet !== null) return packet;
       if (this.state === ClientState.closed) throw new PgRelayError(ErrorCode.ProtocolViolation, 'client left during login');
+      // A packet is incomplete, so more bytes are needed whatever the cap (packets are bounded).
+      this.resumeAfterLogin();
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });
@@ -359,6 +387,9 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     if (this.state === ClientState.login) {
       // Login packets are few and small: copy them rather than reason about their lifetime.
       this.login!.push(Buffer.from(chunk));
+      // A client may pipeline queries behind its login, which can wait long for a server (first
+      // login during a pause): past the cap, TCP holds the rest, not our memory.
+      if (this.login!.length > MAX_LOGIN_BYTES) this.socket.pause();
       const wake = this.wake;
       this.wake = null;
       wake?.();

@@ -96,3 +96,18 @@ t.test('loadCheckedAuthFile refuses a malformed SCRAM verifier at load, naming t
   writeFileSync(bad, '"bob" "SCRAM-SHA-256$4096:broken"\n');
   t.throws(() => loadCheckedAuthFile(bad), /secret of user "bob"/);
 });
+
+t.test('loadCheckedAuthFile warns about every user with an empty secret, and only those', async (t) => {
+  const { loadCheckedAuthFile } = await import('../../src/auth/auth-file.js');
+  const dir = t.testdir({ 'userlist.txt': '"admin" ""\n"alice" "secret"\n"ops" ""\n' });
+  const path = join(dir, 'userlist.txt');
+  const warnings: Array<{ fields: Record<string, unknown>; message: string }> = [];
+  const secrets = loadCheckedAuthFile(path, { warn: (fields: Record<string, unknown>, message: string) => warnings.push({ fields, message }) });
+  t.equal(secrets.get('admin'), '', 'the entry is still loaded (trust may use it)');
+  t.same(warnings.map((w) => w.fields['user']), ['admin', 'ops']);
+  for (const w of warnings) {
+    t.equal(w.fields['file'], path);
+    t.match(w.message, /empty secret/);
+    t.match(w.message, /never authenticate/);
+  }
+});

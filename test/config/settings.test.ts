@@ -117,6 +117,7 @@ t.test('every default', async (t) => {
     reservePoolTimeoutMs: 5000,
     maxDbConnections: 0,
     maxUserConnections: 0,
+    autodbIdleTimeoutMs: 3_600_000,
     serverIdleTimeoutMs: 600_000,
     serverLifetimeMs: 3_600_000,
     serverConnectTimeoutMs: 15_000,

@@ -1,5 +1,5 @@
 // Client auth through pgrelay and pgrelay's own login upstream: md5 and SCRAM, right and wrong
-// passwords (28P01), unknown users (28000), and SCRAM keys carried upstream from an auth_file verifier.
+// passwords and unknown users (both 28P01), and SCRAM keys carried upstream from an auth_file verifier.
 
 import t from 'tap';
 import pg from 'pg';
@@ -39,7 +39,7 @@ t.test('md5 auth_type: right, wrong and unknown', async (t) => {
   t.teardown(() => relay.stop());
   t.equal(await tryLogin(relay.url({ user: 'alice', password: 'alice-secret' })), 'ok:alice', 'plain secret in auth_file');
   t.equal(await tryLogin(relay.url({ user: 'alice', password: 'wrong' })), 'error:28P01');
-  t.equal(await tryLogin(relay.url({ user: 'nobody', password: 'x' })), 'error:28000');
+  t.equal(await tryLogin(relay.url({ user: 'nobody', password: 'x' })), 'error:28P01', 'unknown user: the same as a wrong password');
   // bob's auth_file entry is an md5 hash: clients log in, but pgrelay cannot answer the
   // server's SCRAM challenge with it, so the server login fails with a clear 28P01.
   const bob = await tryLogin(relay.url({ user: 'bob', password: 'bob-secret' }));
@@ -54,7 +54,7 @@ t.test('scram-sha-256 auth_type: right, wrong and unknown', async (t) => {
   t.teardown(() => relay.stop());
   t.equal(await tryLogin(relay.url({ user: 'alice', password: 'alice-secret' })), 'ok:alice');
   t.equal(await tryLogin(relay.url({ user: 'alice', password: 'nope' })), 'error:28P01');
-  t.equal(await tryLogin(relay.url({ user: 'ghost', password: 'x' })), 'error:28000');
+  t.equal(await tryLogin(relay.url({ user: 'ghost', password: 'x' })), 'error:28P01', 'unknown user: the same as a wrong password');
   t.equal(await tryLogin(relay.url({ user: 'bob', password: 'bob-secret' })), 'ok:bob', 'SCRAM keys from the client exchange log in upstream');
   t.equal(await tryLogin(relay.url({ user: 'bob', password: 'bad' })), 'error:28P01');
 });
