@@ -18,16 +18,18 @@ import { PauseController, type PauseEvent } from './pool/pause.js';
 import { ProxyControl } from './control.js';
 import { PrimaryHints } from './upstream/primary-hints.js';
 import { loadConfig } from './config/load.js';
-import { diffConfig } from './config/diff.js';
+import { planReload, type ReloadPlan } from './config/diff.js';
+import { ConfigError } from './config/types.js';
 import type { Control } from './admin/control.js';
 import { Metrics, type ProxyCounters } from './metrics/metrics.js';
 import { buildAdminServer } from './admin/http.js';
-import { checkAdminBinding } from './admin/http-auth.js';
+import { BearerCheck, checkAdminBinding, readAdminToken } from './admin/http-auth.js';
 import type { FastifyInstance } from 'fastify';
-import { readFileSync } from 'node:fs';
 
 export interface AppOptions {
   readonly logger?: Logger;
+  /** The command line set the log level (-v, -q): log_level in the file does not change it. */
+  readonly logLevelFromArgs?: boolean;
 }
 
 export class App {
@@ -49,10 +51,17 @@ export class App {
   readonly hints: PrimaryHints;
   private lastLeaderCheck = 0;
   private admin: FastifyInstance | null = null;
+  /** The admin API's token check; a reload replaces the token it holds. */
+  private readonly bearer = new BearerCheck(null);
+  private adminToken: string | null = null;
+  private readonly logLevelFromArgs: boolean;
+  private stopped: Promise<void> | null = null;
+  private shutdownDeadline = 0;
   /** Set by main.ts so the admin SHUTDOWN verb can end the process the same way a signal does. */
   onShutdownRequest: (() => void) | null = null;
 
   constructor(config: Config, opts: AppOptions = {}) {
+    this.logLevelFromArgs = opts.logLevelFromArgs ?? false;
     const connector = new UpstreamConnector();
     const registry = new PoolRegistry(config, connector);
     const clock = { now: Date.now() };
@@ -91,10 +100,7 @@ export class App {
       clients: this.clients,
       pause: this.pause,
       connector,
-      reload: () => {
-        if (this.ctx.config.file === null) throw new Error('no config file to reload');
-        this.reload(loadConfig(this.ctx.config.file));
-      },
+      reload: () => this.reloadFromFile(),
       shutdown: () => (this.onShutdownRequest !== null ? this.onShutdownRequest() : void this.stop()),
       ready: () => !this.stopping && this.listeners.length > 0,
       shuttingDown: () => this.stopping,
@@ -143,7 +149,8 @@ export class App {
     if (s.unixSocketDir !== null && s.listenPort > 0) targets.push({ path: `${s.unixSocketDir}/.s.PGSQL.${s.listenPort}`, backlog: 1024 });
     for (const target of targets) {
       if (target.path !== undefined) rmSync(target.path, { force: true });
-      const server = net.createServer({ noDelay: true, keepAlive: s.tcpKeepalive }, (socket) => this.accept(socket));
+      // Keepalive is set per accepted socket (accept()), so that a reload of tcp_keepalive applies.
+      const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(target, () => {
@@ -158,7 +165,12 @@ export class App {
     if (s.pidfile !== null) writeFileSync(s.pidfile, `${process.pid}\n`);
     this.janitor.start();
     this.ctx.logger.info({ listen: this.addresses(), poolMode: s.poolMode, authType: s.authType }, 'pgrelay listening');
-    for (const w of this.ctx.config.warnings) this.ctx.logger.warn({ file: w.file, line: w.line, key: w.key }, w.message);
+    this.logWarnings(this.ctx.config);
+  }
+
+  /** One line per config warning (file, line, key): at startup and, the same, at each reload. */
+  private logWarnings(config: Config): void {
+    for (const w of config.warnings) this.ctx.logger.warn({ file: w.file, line: w.line, key: w.key }, w.message);
   }
 
   /**
@@ -167,9 +179,11 @@ export class App {
    */
   async startAdmin(port = this.ctx.config.settings.adminListenPort): Promise<{ host: string; port: number }> {
     const s = this.ctx.config.settings;
-    const token = s.adminToken ?? (s.adminTokenFile !== null ? readFileSync(s.adminTokenFile, 'utf8').trim() : null);
+    const token = readAdminToken(s);
     checkAdminBinding(s.adminListenAddr, token);
-    const admin = buildAdminServer({ control: this.control, metrics: this.metrics, token, logger: this.ctx.logger });
+    this.bearer.set(token);
+    this.adminToken = token;
+    const admin = buildAdminServer({ control: this.control, metrics: this.metrics, token: this.bearer, logger: this.ctx.logger });
     await admin.listen({ host: s.adminListenAddr, port });
     this.admin = admin;
     const a = admin.server.address() as net.AddressInfo;
@@ -210,6 +224,7 @@ export class App {
       return;
     }
     this.ctx.stats.clientsAccepted++;
+    if (this.ctx.config.settings.tcpKeepalive) socket.setKeepAlive(true);
     const client = new ClientSession(socket, this.ctx, this.onClientGone);
     this.clients.add(client);
   }
@@ -232,32 +247,83 @@ export class App {
     }
   }
 
-  /** Applies a new config: pools, timeouts and secrets change now; listen addresses need a restart. */
-  reload(next: Config): void {
-    const authSecrets = next.settings.authFile !== null ? loadCheckedAuthFile(next.settings.authFile, this.ctx.logger) : new Map<string, string>();
-    const diff = diffConfig(this.ctx.config, next);
-    if (diff.needsRestart.length > 0) {
-      this.ctx.logger.warn({ keys: diff.needsRestart }, 'reload: these settings change only after a restart');
+  /**
+   * Reads the config file again and applies it (SIGHUP, RELOAD). A file that does not load, or a
+   * config that cannot be applied (an unreadable auth_file or admin token file), is refused whole:
+   * the running config stays, and the error is logged naming the file. The error is rethrown for
+   * the caller (RELOAD answers it).
+   */
+  reloadFromFile(): ReloadPlan {
+    const file = this.ctx.config.file;
+    try {
+      if (file === null) throw new Error('no config file to reload: this configuration was built in code');
+      return this.reload(loadConfig(file));
+    } catch (err) {
+      const where = err instanceof ConfigError ? { file: err.file, line: err.line, reason: err.reason } : { file };
+      this.ctx.logger.error({ ...where, err: (err as Error).message }, 'reload refused: keeping the current configuration');
+      throw err;
     }
-    this.ctx.config = next;
+  }
+
+  /**
+   * Applies a new config. Pools, timeouts, secrets and the admin token change now; what needs a
+   * restart (listeners, pool modes, the log file) keeps its running value and is logged as such.
+   * `changed` in the log names only what took effect. Throws, changing nothing, when the new
+   * auth_file or admin token cannot be read.
+   */
+  reload(next: Config): ReloadPlan {
+    // The same warnings as at startup: a typo added since must not pass silently.
+    this.logWarnings(next);
+    const plan = planReload(this.ctx.config, next);
+    const s = plan.config.settings;
+    // Whatever can fail is read before anything changes.
+    const authSecrets = s.authFile !== null ? loadCheckedAuthFile(s.authFile, this.ctx.logger) : new Map<string, string>();
+    const token = this.admin !== null ? readAdminToken(s) : this.adminToken;
+    if (this.admin !== null) {
+      checkAdminBinding(s.adminListenAddr, token);
+      // admin_token_file's contents changed under the same key: still a change, and one that applies.
+      if (token !== this.adminToken && !plan.changed.includes('admin_token') && !plan.changed.includes('admin_token_file')) plan.changed.push('admin_token_file');
+    }
+    this.ctx.config = plan.config;
     this.ctx.authSecrets = authSecrets;
-    this.ctx.registry.reload(next);
-    this.ctx.logger.info({ file: next.file, changed: diff.changed }, 'configuration reloaded');
+    this.ctx.registry.reload(plan.config);
+    this.bearer.set(token);
+    this.adminToken = token;
+    if (plan.changed.includes('log_level')) {
+      if (this.logLevelFromArgs) {
+        plan.changed.splice(plan.changed.indexOf('log_level'), 1);
+        this.ctx.logger.warn({ key: 'log_level' }, 'reload: log_level is not applied: the command line (-v, -vv or -q) sets the log level');
+      } else {
+        this.ctx.logger.level = s.logLevel;
+        if (this.admin !== null) this.admin.log.level = s.logLevel;
+      }
+    }
+    if (plan.needsRestart.length > 0) {
+      this.ctx.logger.warn({ keys: plan.needsRestart }, 'reload: these settings change only after a restart; their running values stay');
+    }
+    this.ctx.logger.info({ file: plan.config.file, changed: plan.changed, needsRestart: plan.needsRestart }, 'configuration reloaded');
+    return plan;
   }
 
   /**
    * Stops accepting, lets linked clients finish their transaction, and closes each client as it
-   * goes idle; past the deadline everything left is closed.
+   * goes idle; past the deadline everything left is closed. Called again during a shutdown, it
+   * brings the deadline forward (a second SIGTERM calls stop(0): everything closes now) and
+   * returns the same promise.
    */
-  async stop(deadlineMs = this.ctx.config.settings.shutdownTimeoutMs): Promise<void> {
-    if (!this.stopping) {
-      this.stopping = true;
-      for (const l of this.listeners) l.close();
-      this.ctx.logger.info({ clients: this.clients.size, deadlineMs }, 'shutting down');
-    }
-    this.checkShutdown();
+  stop(deadlineMs = this.ctx.config.settings.shutdownTimeoutMs): Promise<void> {
     const deadline = Date.now() + deadlineMs;
-    while (this.clients.size > 0 && Date.now() < deadline) {
+    this.shutdownDeadline = this.stopped === null ? deadline : Math.min(this.shutdownDeadline, deadline);
+    this.stopped ??= this.shutDown(deadlineMs);
+    return this.stopped;
+  }
+
+  private async shutDown(deadlineMs: number): Promise<void> {
+    this.stopping = true;
+    for (const l of this.listeners) l.close();
+    this.ctx.logger.info({ clients: this.clients.size, deadlineMs }, 'shutting down');
+    this.checkShutdown();
+    while (this.clients.size > 0 && Date.now() < this.shutdownDeadline) {
       await new Promise((r) => setTimeout(r, 50));
       this.checkShutdown();
     }
@@ -272,10 +338,15 @@ export class App {
     await new Promise((r) => setTimeout(r, 20));
   }
 
+  /**
+   * During a shutdown, closes every client that holds no transaction: idle ones, logins, and admin
+   * console sessions (the console that sent SHUTDOWN already has its reply; no console may hold
+   * the shutdown up).
+   */
   private checkShutdown(): void {
     if (!this.stopping) return;
     for (const c of [...this.clients]) {
-      if (c.state === ClientState.idle || c.state === ClientState.login) {
+      if (c.state === ClientState.idle || c.state === ClientState.login || c.state === ClientState.console) {
         c.fatal(SqlState.AdminShutdown, 'pgrelay is shutting down', 'shutdown');
       }
     }

@@ -105,8 +105,13 @@ export class ProxyControl implements Control {
     return n;
   }
 
+  /** RELOAD: a refused file keeps the running config; the caller gets the reason (the log has it too). */
   reload(): void {
-    this.parts.reload();
+    try {
+      this.parts.reload();
+    } catch (err) {
+      throw new AdminError('PGRELAY_RELOAD_REFUSED', `reload refused, keeping the current configuration: ${(err as Error).message}`, 400);
+    }
   }
 
   shutdown(): void {

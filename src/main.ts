@@ -21,9 +21,19 @@ Options:
   -V, --version     print the version
   -h, --help        this text
 
-Signals: SIGTERM graceful shutdown (finish transactions, up to shutdown_timeout),
-SIGINT shutdown once servers are released, SIGHUP reload config,
-SIGUSR1 pause all pools, SIGUSR2 resume.
+Signals:
+  SIGTERM, SIGINT   graceful shutdown: stop accepting, let each client finish its
+                    transaction (up to shutdown_timeout), then exit 0. Admin console
+                    sessions are closed at once. A second SIGTERM or SIGINT during a
+                    shutdown (or one after the console's SHUTDOWN) closes every
+                    connection now.
+  SIGHUP            reload the config file; a file that does not load (or has no
+                    [pgbouncer]/[pgrelay] or no [databases] section) is refused and
+                    the running config stays
+  SIGUSR1, SIGUSR2  pause all pools, resume
+
+A config file without its main section or without [databases] is refused at
+startup and by --check too (exit 1).
 `;
 
 function fail(message: string, code = 1): never {
@@ -75,7 +85,7 @@ async function main(): Promise<void> {
   const logger = createLogger(config.settings, level);
   let app: App;
   try {
-    app = new App(config, { logger });
+    app = new App(config, { logger, logLevelFromArgs: level !== undefined });
     await app.start();
   } catch (err) {
     logger.fatal({ err: (err as Error).message }, 'cannot start');
@@ -85,7 +95,12 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const shutdown = (signal: string, deadlineMs?: number): void => {
-    if (stopping) return;
+    if (stopping) {
+      // As PgBouncer's second SIGINT: the operator will not wait for the graceful shutdown.
+      logger.warn({ signal }, 'second shutdown request: closing every connection now');
+      void app.stop(0);
+      return;
+    }
     stopping = true;
     logger.info({ signal }, 'signal received, shutting down');
     app.stop(deadlineMs).then(
@@ -115,9 +130,9 @@ async function main(): Promise<void> {
   });
   process.on('SIGHUP', () => {
     try {
-      app.reload(loadConfig(file));
-    } catch (err) {
-      logger.error({ err: (err as Error).message }, 'reload failed; keeping the current configuration');
+      app.reloadFromFile();
+    } catch {
+      // Logged by reloadFromFile (file, line, reason); the running config stays.
     }
   });
 }

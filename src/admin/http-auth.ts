@@ -1,18 +1,32 @@
-// Who may use the HTTP admin API: the bearer-token check, and the startup rule that an admin port
-// reachable from other hosts must have a token (it can pause every database).
+// Who may use the HTTP admin API: the bearer-token check, reading the token, and the rule that an
+// admin port reachable from other hosts must have a token (it can pause every database).
 
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
+import type { Settings } from '../config/types.js';
 
-/** Checks `Authorization: Bearer <token>` against the configured token in constant time. */
+/**
+ * Checks `Authorization: Bearer <token>` against the configured token in constant time. The token
+ * can be replaced while the API runs (a reload rotates it); null or '' means no token is required.
+ */
 export class BearerCheck {
-  private readonly digest: Buffer;
+  private digest: Buffer | null = null;
 
-  constructor(token: string) {
-    this.digest = sha256(token);
+  constructor(token: string | null) {
+    this.set(token);
+  }
+
+  set(token: string | null): void {
+    this.digest = token === null || token === '' ? null : sha256(token);
+  }
+
+  get required(): boolean {
+    return this.digest !== null;
   }
 
   matches(authorization: string | undefined): boolean {
+    if (this.digest === null) return true;
     if (authorization === undefined) return false;
     // RFC 6750 §2.1; the scheme name is case-insensitive (RFC 9110 §11.1).
     const m = /^Bearer +(.+)$/i.exec(authorization);
@@ -20,6 +34,26 @@ export class BearerCheck {
     // Comparing fixed-length digests keeps the compare constant-time and hides the token's length.
     return timingSafeEqual(sha256(m[1]!), this.digest);
   }
+}
+
+/**
+ * The admin token: admin_token, or the contents of admin_token_file (surrounding whitespace
+ * trimmed), read again at each call so that a reload picks up a rotated file; null when neither
+ * is set. An unreadable or empty file throws: a file caught empty halfway through a rotation must
+ * neither open the API nor lock everyone out.
+ */
+export function readAdminToken(s: Pick<Settings, 'adminToken' | 'adminTokenFile'>): string | null {
+  if (s.adminToken !== null) return s.adminToken;
+  if (s.adminTokenFile === null) return null;
+  let text: string;
+  try {
+    text = readFileSync(s.adminTokenFile, 'utf8');
+  } catch (err) {
+    throw new Error(`admin_token_file ${s.adminTokenFile}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const token = text.trim();
+  if (token === '') throw new Error(`admin_token_file ${s.adminTokenFile} is empty: write the admin API token in it`);
+  return token;
 }
 
 function sha256(s: string): Buffer {

@@ -9,13 +9,16 @@ import { BearerCheck } from './http-auth.js';
 import { badRequest, errorBody, HttpErrorCode, parserError, rawErrorResponse, toHttpError, type HttpError } from './http-errors.js';
 import { databaseInput, hintInput, pauseInput } from './http-input.js';
 
-export { checkAdminBinding } from './http-auth.js';
+export { BearerCheck, checkAdminBinding, readAdminToken } from './http-auth.js';
 
 export interface AdminServerOptions {
   control: Control;
   metrics: Metrics | null;
-  /** Bearer token required on every route but /health/* and /metrics; null or '' = none. */
-  token: string | null;
+  /**
+   * Bearer token required on every route but /health/* and /metrics; null or '' = none. A
+   * BearerCheck lets the caller replace the token later (a reload rotates it).
+   */
+  token: string | null | BearerCheck;
   logger?: Logger | false;
 }
 
@@ -28,7 +31,7 @@ const BODY_LIMIT = 64 * 1024;
 
 export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
   const { control, metrics } = opts;
-  const bearer = opts.token === null || opts.token === '' ? null : new BearerCheck(opts.token);
+  const bearer = opts.token instanceof BearerCheck ? opts.token : new BearerCheck(opts.token);
   // Typed as fastify's base logger so the instance is a plain FastifyInstance for its callers.
   const loggerInstance: FastifyBaseLogger | undefined = opts.logger ? opts.logger.child({ component: 'admin-http' }) : undefined;
   const app = fastify({
@@ -85,7 +88,7 @@ export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
   });
 
   app.addHook('onRequest', async (req) => {
-    if (bearer === null || PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
+    if (!bearer.required || PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
     // Unknown routes need the token too, so the API cannot be mapped without it.
     if (!bearer.matches(req.headers.authorization)) {
       throw new AdminError(HttpErrorCode.Unauthorized, 'missing or wrong bearer token (Authorization: Bearer <admin token>)', 401);

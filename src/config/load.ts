@@ -116,6 +116,7 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
   const merged = { ...DEFAULT_SETTINGS, ...settings } as Settings;
   const siteOf = (field: keyof Settings): EntrySite => settingsSites.get(field) ?? { file: absFile, line: 0 };
   validate(merged, databases, siteOf, (name) => dbSites.get(name) ?? { file: absFile, line: 0 });
+  requireSections(absFile, mainSections.length > 0, sections.some((s) => s.name === 'databases'));
 
   return freezeConfig({ file: absFile, settings: merged, databases, users, warnings });
 }
@@ -175,6 +176,26 @@ function noteDuplicate(
 
 function pick(site: EntrySite): EntrySite {
   return { file: site.file, line: site.line };
+}
+
+/**
+ * A config file must have its main section and [databases], as PgBouncer refuses a file without
+ * its main section ("main section missing"). Without this an empty or truncated file, caught
+ * half-written by a SIGHUP, would load as "no databases" and every client would get 3D000. Checked
+ * after everything else so that a more precise error at a line wins. An empty [databases] is fine.
+ */
+function requireSections(file: string, hasMain: boolean, hasDatabases: boolean): void {
+  if (hasMain && hasDatabases) return;
+  const main = 'main section missing: no [pgbouncer] or [pgrelay] section';
+  throw new ConfigError(
+    file,
+    0,
+    !hasMain && !hasDatabases
+      ? `${main}, and no [databases] section (is the file empty or truncated?)`
+      : !hasMain
+        ? main
+        : 'no [databases] section: every client would be refused with "no such database" (write an empty [databases] section if that is meant)',
+  );
 }
 
 /** Checks that need more than one key. Throws ConfigError at the most relevant line. */
@@ -262,7 +283,7 @@ export function formatEffectiveSettings(config: Config): string {
 
 // ---- freezing ---------------------------------------------------------------------
 
-interface ConfigParts {
+export interface ConfigParts {
   file: string | null;
   settings: Settings;
   databases: Map<string, DatabaseConfig>;
@@ -270,7 +291,8 @@ interface ConfigParts {
   warnings: ConfigWarning[];
 }
 
-function freezeConfig(parts: ConfigParts): Config {
+/** A Config from its parts, deep-frozen (the parts are taken over, not copied). */
+export function freezeConfig(parts: ConfigParts): Config {
   return deepFreeze({
     file: parts.file,
     settings: { ...parts.settings },

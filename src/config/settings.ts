@@ -260,7 +260,10 @@ export const SETTINGS_TABLE: readonly SettingSpec[] = Object.freeze([
     'poolMode',
     'enum',
     'transaction',
+    // Restart-only: a pool keeps the mode it was created with, and a client the mode it logged in
+    // with (a session-mode client holds its server; switching it mid-session is not safe).
     pg('When a server connection returns to the pool: transaction (after each transaction) or session (when the client disconnects).', {
+      ...NO_RESTART,
       pgbouncerDefault: 'session',
     }),
     (raw) => parsePoolMode(raw),
@@ -318,7 +321,8 @@ export const SETTINGS_TABLE: readonly SettingSpec[] = Object.freeze([
   int('pkt_buf', 'pktBuf', '4096', 1, MAX_INT32, pg('Internal buffer size for packets, in bytes.', NO_RESTART)),
 
   // logging and process
-  path('logfile', 'logfile', pg('Also log to this file; relative to the config file\'s directory; empty = stderr only.')),
+  // Restart-only: the log destination is opened once, and every component holds that logger.
+  path('logfile', 'logfile', pg('Log to this file instead of stdout; relative to the config file\'s directory; empty = stdout.', NO_RESTART)),
   path('pidfile', 'pidfile', pg('Write the process id here; relative to the config file\'s directory; empty = none.', NO_RESTART)),
   spec(
     'log_level',

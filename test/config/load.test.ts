@@ -48,7 +48,7 @@ t.test("the runbook's pgbouncer.ini loads", async (t) => {
 });
 
 t.test('[pgrelay] is an alias of [pgbouncer]', async (t) => {
-  const config = parseConfig('[pgrelay]\nlisten_port = 7000\nadmin_listen_port = 9000\n', '/etc/pgrelay.ini');
+  const config = parseConfig('[pgrelay]\nlisten_port = 7000\nadmin_listen_port = 9000\n[databases]\n', '/etc/pgrelay.ini');
   t.equal(config.settings.listenPort, 7000);
   t.equal(config.settings.adminListenPort, 9000);
   t.same(config.warnings, []);
@@ -60,10 +60,31 @@ t.test('[pgrelay] is an alias of [pgbouncer]', async (t) => {
   });
 });
 
-t.test('a file without a settings section uses every default', async (t) => {
-  const config = parseConfig('[databases]\napp = host=db\n', '/x.ini');
+t.test('an empty main section uses every default', async (t) => {
+  const config = parseConfig('[pgbouncer]\n[databases]\napp = host=db\n', '/x.ini');
   t.same(config.settings, DEFAULT_SETTINGS);
   t.same(config.warnings, []);
+});
+
+// PgBouncer refuses a file without its main section ("main section missing"); pgrelay also wants
+// [databases], since without it every client would be refused with 3D000. An empty [databases]
+// section is a deliberate choice and loads.
+t.test('a file without a main section or without [databases] is refused, naming the file', async (t) => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['empty', '', /^main section missing: no \[pgbouncer\] or \[pgrelay\] section, and no \[databases\] section/],
+    ['comments only', '; nothing here\n# at all\n\n', /^main section missing: no \[pgbouncer\] or \[pgrelay\] section, and no \[databases\] section/],
+    ['no main section', '[databases]\napp = host=db\n', /^main section missing: no \[pgbouncer\] or \[pgrelay\] section$/],
+    ['no [databases]', '[pgbouncer]\nlisten_port = 6432\n', /^no \[databases\] section: every client would be refused with "no such database"/],
+    ['only other sections', '[users]\nbob = pool_mode=session\n', /^main section missing/],
+  ];
+  for (const [name, text, reason] of cases) {
+    t.throws(() => parseConfig(text, '/etc/pgrelay/p.ini'), { name: 'ConfigError', file: '/etc/pgrelay/p.ini', line: 0, reason }, name);
+  }
+  const dir = t.testdir({ 'empty.ini': '' });
+  t.throws(() => loadConfig(join(dir, 'empty.ini')), { message: new RegExp(`^${join(dir, 'empty.ini')}: main section missing`) }, 'loadConfig too');
+  t.same([...parseConfig('[pgrelay]\n[databases]\n', '/e.ini').databases.keys()], [], 'an empty [databases] section loads');
+  const inc = t.testdir({ 'dbs.ini': '[databases]\napp = host=db\n' });
+  t.equal(parseConfig('[pgrelay]\n%include dbs.ini\n', join(inc, 'main.ini')).databases.size, 1, 'a section from an %include counts');
 });
 
 t.test('malformed files fail with file:line: reason', async (t) => {
@@ -117,7 +138,7 @@ t.test('cross-key validation', async (t) => {
     reason: /its pool size \(20\)/,
   });
   t.throws(() => parseConfig('[pgbouncer]\nlisten_addr =\n', '/c.ini'), { name: 'ConfigError', line: 2, reason: /would accept no clients/ });
-  t.equal(parseConfig('[pgbouncer]\nlisten_addr =\nunix_socket_dir = /run/pgrelay\n', '/c.ini').settings.unixSocketDir, '/run/pgrelay');
+  t.equal(parseConfig('[pgbouncer]\nlisten_addr =\nunix_socket_dir = /run/pgrelay\n[databases]\n', '/c.ini').settings.unixSocketDir, '/run/pgrelay');
   t.throws(() => parseConfig('[pgrelay]\nadmin_token = a\nadmin_token_file = /t\n', '/c.ini'), {
     name: 'ConfigError',
     line: 3,
@@ -165,7 +186,7 @@ t.test('warnings: unknown keys, unknown sections, [peers], duplicates; implement
   t.match(dupDb!.message, /database "d" is defined more than once/);
   t.equal(config.settings.listenPort, 2, 'last value wins');
   t.equal(config.settings.logLevel, 'debug', 'verbose = 1 maps to debug');
-  const both = parseConfig('[pgbouncer]\nlog_level = warn\nverbose = 2\n', '/v.ini');
+  const both = parseConfig('[pgbouncer]\nlog_level = warn\nverbose = 2\n[databases]\n', '/v.ini');
   t.equal(both.settings.logLevel, 'trace', 'the later of log_level and verbose wins');
   t.match(both.warnings[0]!.message, /"verbose" and "log_level" set the same setting \(also at \/v\.ini:2\)/);
   t.same(config.databases.get('d')!.hosts, [{ host: 'y', port: 5432 }]);
@@ -174,7 +195,7 @@ t.test('warnings: unknown keys, unknown sections, [peers], duplicates; implement
 t.test('relative paths resolve against the config file directory', async (t) => {
   const dir = t.testdir({
     etc: {
-      'pgrelay.ini': '[pgbouncer]\nauth_file = userlist.txt\nlogfile = ../log/pgrelay.log\npidfile = /run/pgrelay.pid\n%include conf.d/admin.ini\n',
+      'pgrelay.ini': '[databases]\n[pgbouncer]\nauth_file = userlist.txt\nlogfile = ../log/pgrelay.log\npidfile = /run/pgrelay.pid\n%include conf.d/admin.ini\n',
       'conf.d': { 'admin.ini': 'admin_token_file = token\n' },
     },
   });
@@ -187,7 +208,7 @@ t.test('relative paths resolve against the config file directory', async (t) => 
 
 t.test('parseConfig resolves its file name and reads includes', async (t) => {
   const dir = t.testdir({ 'inc.ini': 'listen_port = 7777\n' });
-  const config = parseConfig('[pgbouncer]\n%include inc.ini\n', join(dir, 'virtual.ini'));
+  const config = parseConfig('[databases]\n[pgbouncer]\n%include inc.ini\n', join(dir, 'virtual.ini'));
   t.equal(config.settings.listenPort, 7777);
   t.equal(config.file, join(dir, 'virtual.ini'));
 });

@@ -185,8 +185,10 @@ t.test('table consistency', async (t) => {
     'admin_listen_port',
     'listen_addr',
     'listen_port',
+    'logfile',
     'pidfile',
     'pkt_buf',
+    'pool_mode',
     'unix_socket_dir',
   ]);
   t.same(SETTINGS_TABLE.filter((s) => s.secret).map((s) => s.key), ['admin_token']);
@@ -200,6 +202,7 @@ t.test('table consistency', async (t) => {
       'log_level',
       'pause_drain_timeout',
       'pause_max_duration',
+      'server_cleanup_timeout',
       'shutdown_timeout',
     ],
   );
