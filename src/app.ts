@@ -8,19 +8,21 @@ import type { Config } from './config/types.js';
 import { loadCheckedAuthFile } from './auth/auth-file.js';
 import { PoolRegistry } from './pool/registry.js';
 import { Janitor } from './pool/janitor.js';
-import { UpstreamConnector } from './upstream/connector.js';
+import { UpstreamConnector, type ConnectorContext } from './upstream/connector.js';
 import { ClientSession, ClientState } from './proxy/client-session.js';
 import { sweepClients } from './proxy/client-timeouts.js';
-import { ProxyStats, type ProxyContext } from './proxy/context.js';
-import { SqlState } from './protocol/sqlstate.js';
+import { ProxyStats, type ConsoleIO, type ConsoleLink, type ConsoleLogin, type ProxyContext } from './proxy/context.js';
+import { Disconnect, ErrorCode, PgRelayError } from './errors.js';
+import { ConsoleSession } from './admin/console-session.js';
+import { consoleWelcome } from './admin/console-login.js';
 import { createLogger } from './logger.js';
 import { PauseController, type PauseEvent } from './pool/pause.js';
-import { ProxyControl } from './control.js';
+import { clientsInTransaction, ProxyControl } from './control/proxy-control.js';
 import { PrimaryHints } from './upstream/primary-hints.js';
 import { loadConfig } from './config/load.js';
 import { planReload, type ReloadPlan } from './config/diff.js';
 import { ConfigError } from './config/types.js';
-import type { Control } from './admin/control.js';
+import type { Control } from './control/contract.js';
 import { Metrics, type ProxyCounters } from './metrics/metrics.js';
 import { buildAdminServer } from './admin/http.js';
 import { BearerCheck, checkAdminBinding, readAdminToken } from './admin/http-auth.js';
@@ -61,61 +63,60 @@ export class App {
   onShutdownRequest: (() => void) | null = null;
 
   constructor(config: Config, opts: AppOptions = {}) {
+    // Built in one direction: each object is complete when it is handed on. Observers (of pools,
+    // of pauses) are attached at the end, once everything they report to exists.
     this.logLevelFromArgs = opts.logLevelFromArgs ?? false;
-    const connector = new UpstreamConnector();
-    const registry = new PoolRegistry(config, connector);
-    const clock = { now: Date.now() };
     const logger = opts.logger ?? createLogger(config.settings);
-    this.ctx = {
+    // The context starts as what the connector reads; the same object grows into the full
+    // ProxyContext (reloads replace its config and secrets, and every holder sees them).
+    const shared: ConnectorContext = {
       config,
       authSecrets: config.settings.authFile !== null ? loadCheckedAuthFile(config.settings.authFile, logger) : new Map(),
-      registry,
       logger,
       stats: new ProxyStats(),
-      cancelKeys: new Map(),
       scramKeys: new Map(),
-      clock,
-      clientCount: () => this.clients.size,
     };
-    connector.bind(this.ctx);
-    this.connector = connector;
-    let control: ProxyControl | null = null;
-    this.pause = new PauseController(
-      {
-        pools: () => registry.pools(),
-        inTransaction: (db) => control?.inTransaction(db) ?? [],
-        onEvent: (e) => this.onPauseEvent(e),
-      },
-      () => this.ctx.config.settings,
-    );
-    registry.observer = {
-      onServersChanged: () => this.pause.onServersChanged(),
-      onWaited: (pool, waitedMs) => this.metrics.observeWait(waitedMs / 1000, pool.database),
-    };
-    registry.onPoolCreated = (pool) => this.pause.applyTo(pool);
-    this.hints = new PrimaryHints(registry, connector, this.pause, this.ctx.logger, () => Math.max(this.ctx.config.settings.pauseMaxDurationMs, 10_000));
-    control = new ProxyControl({
-      hints: this.hints,
-      ctx: this.ctx,
+    const connector = new UpstreamConnector(shared);
+    const registry = new PoolRegistry(config, connector);
+    const clock = { now: Date.now() };
+    const base = Object.assign(shared, { registry, cancelKeys: new Map(), clock, clientCount: () => this.clients.size });
+    const pause = new PauseController({ pools: () => registry.pools(), inTransaction: (db) => clientsInTransaction(this.clients, db) }, () => this.ctx.config.settings);
+    const hints = new PrimaryHints(registry, connector, pause, logger, () => Math.max(this.ctx.config.settings.pauseMaxDurationMs, 10_000));
+    const control = new ProxyControl({
+      hints,
+      ctx: base,
       clients: this.clients,
-      pause: this.pause,
+      pause,
       connector,
       reload: () => this.reloadFromFile(),
       shutdown: () => (this.onShutdownRequest !== null ? this.onShutdownRequest() : void this.stop()),
       ready: () => !this.stopping && this.listeners.length > 0,
       shuttingDown: () => this.stopping,
     });
+    // The console reaches the proxy through this callback: proxy/ never imports admin/.
+    this.ctx = Object.assign(base, {
+      openConsole: (io: ConsoleIO, who: ConsoleLogin): ConsoleLink => {
+        for (const b of consoleWelcome(who.user, who.processId, who.secretKey)) io.write(b);
+        return new ConsoleSession(io, control, { user: who.user, admin: who.admin });
+      },
+    });
+    this.connector = connector;
+    this.pause = pause;
+    this.hints = hints;
     this.control = control;
-    this.ctx.control = control;
     this.metrics = new Metrics({ control, counters: () => this.counters() });
+    const metrics = this.metrics;
+    registry.observe(pause);
+    registry.observe({ onServersChanged: () => undefined, onPoolCreated: () => undefined, onWaited: (pool, waitedMs) => metrics.observeWait(waitedMs / 1000, pool.database) });
+    pause.observe((e) => this.onPauseEvent(e));
     this.janitor = new Janitor(clock, [
       (now) => registry.sweep(now),
-      (now) => this.pause.sweep(now),
+      (now) => pause.sweep(now),
       (now) => {
         // Once a second: does the current upstream still hold the Patroni leader lock?
         if (now - this.lastLeaderCheck >= 1000) {
           this.lastLeaderCheck = now;
-          this.hints.watchLeaders();
+          hints.watchLeaders();
         }
       },
       (now) => sweepClients(this.clients, this.ctx.config.settings, now),
@@ -327,9 +328,9 @@ export class App {
       await new Promise((r) => setTimeout(r, 50));
       this.checkShutdown();
     }
-    for (const c of [...this.clients]) c.fatal(SqlState.AdminShutdown, 'pgrelay is shutting down', 'shutdown deadline');
+    for (const c of [...this.clients]) c.fatal(new PgRelayError(ErrorCode.ShuttingDown, 'pgrelay is shutting down (shutdown_timeout reached)'));
     this.pause.close();
-    this.ctx.registry.closeAll('shutdown');
+    this.ctx.registry.closeAll(Disconnect.Shutdown);
     if (this.admin !== null) await this.admin.close();
     this.janitor.stop();
     const pidfile = this.ctx.config.settings.pidfile;
@@ -347,7 +348,7 @@ export class App {
     if (!this.stopping) return;
     for (const c of [...this.clients]) {
       if (c.state === ClientState.idle || c.state === ClientState.login || c.state === ClientState.console) {
-        c.fatal(SqlState.AdminShutdown, 'pgrelay is shutting down', 'shutdown');
+        c.fatal(new PgRelayError(ErrorCode.ShuttingDown, 'pgrelay is shutting down'));
       }
     }
   }

@@ -22,6 +22,16 @@ export const ErrorCode = {
   QueryCanceled: 'PGRELAY_QUERY_CANCELED',
   ShuttingDown: 'PGRELAY_SHUTTING_DOWN',
   Killed: 'PGRELAY_KILLED',
+  UnsupportedProtocol: 'PGRELAY_UNSUPPORTED_PROTOCOL',
+  NoUserName: 'PGRELAY_NO_USER_NAME',
+  ReplicationRefused: 'PGRELAY_REPLICATION_REFUSED',
+  /** server_check_query or the SET replay could not run (the connection failed): retried elsewhere first. */
+  ServerPrepareFailed: 'PGRELAY_SERVER_PREPARE_FAILED',
+  /** A server refused the client's own session settings; the client sees the server's SQLSTATE. */
+  SessionSettingRefused: 'PGRELAY_SESSION_SETTING_REFUSED',
+  /** An admin console command failed (bad syntax, unknown database, refused for stats_users). */
+  AdminCommandFailed: 'PGRELAY_ADMIN_COMMAND_FAILED',
+  Internal: 'PGRELAY_INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -44,6 +54,13 @@ const SQLSTATE_OF: Record<ErrorCode, string> = {
   PGRELAY_QUERY_CANCELED: SqlState.QueryCanceled,
   PGRELAY_SHUTTING_DOWN: SqlState.AdminShutdown,
   PGRELAY_KILLED: SqlState.AdminShutdown,
+  PGRELAY_UNSUPPORTED_PROTOCOL: SqlState.FeatureNotSupported,
+  PGRELAY_NO_USER_NAME: SqlState.InvalidAuthorization,
+  PGRELAY_REPLICATION_REFUSED: SqlState.FeatureNotSupported,
+  PGRELAY_SERVER_PREPARE_FAILED: SqlState.ConnectionFailure,
+  PGRELAY_SESSION_SETTING_REFUSED: SqlState.InvalidParameterValue,
+  PGRELAY_ADMIN_COMMAND_FAILED: SqlState.ProtocolViolation,
+  PGRELAY_INTERNAL: SqlState.InternalError,
 };
 
 export class PgRelayError extends Error {
@@ -57,4 +74,52 @@ export class PgRelayError extends Error {
     this.name = 'PgRelayError';
     this.sqlstate = sqlstate ?? SQLSTATE_OF[code];
   }
+}
+
+/**
+ * Why a connection ended, as a stable code: the key of the disconnect counters (never free text,
+ * so the metric's series stay a bounded set). Details go to the log line only.
+ */
+export const Disconnect = {
+  // clients
+  ClientTerminated: 'client_terminated',
+  ClientClosed: 'client_closed',
+  ClientSocketError: 'client_socket_error',
+  CancelRequest: 'cancel_request',
+  ServerEndedSession: 'server_ended_session',
+  ConsoleClosed: 'console_closed',
+  // servers
+  ServerClosed: 'server_closed',
+  ServerFatal: 'server_fatal',
+  ServerSocketError: 'server_socket_error',
+  InvalidServerMessage: 'invalid_server_message',
+  ClientLeftMidRequest: 'client_left_mid_request',
+  ClientLeftUnsynced: 'client_left_unsynced',
+  ClientLeftBusy: 'client_left_during_copy_or_internal_query',
+  ResetFailed: 'reset_failed',
+  CleanupTimeout: 'server_cleanup_timeout',
+  PrepareFailed: 'prepare_failed',
+  IdleTimeout: 'server_idle_timeout',
+  Lifetime: 'server_lifetime',
+  CloseNeeded: 'close_needed',
+  Paused: 'paused',
+  OpenedBeforePause: 'opened_before_pause',
+  PoolClosed: 'pool_closed',
+  WriteGate: 'write_gate',
+  Verification: 'verification',
+  BetterUpstream: 'better_upstream',
+  ConnectQueryFailed: 'connect_query_failed',
+  LeaderLost: 'leader_lost',
+  Reconnect: 'reconnect',
+  Kill: 'kill',
+  DatabaseChanged: 'database_changed',
+  DatabaseRemoved: 'database_removed',
+  PoolRetired: 'autodb_idle_timeout',
+  Shutdown: 'shutdown',
+} as const;
+export type Disconnect = (typeof Disconnect)[keyof typeof Disconnect];
+
+/** The disconnect code of a client closed by one of pgrelay's errors ("PGRELAY_QUERY_WAIT_TIMEOUT" → "query_wait_timeout"). */
+export function errorDisconnect(code: ErrorCode): string {
+  return code.slice('PGRELAY_'.length).toLowerCase();
 }

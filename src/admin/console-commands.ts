@@ -2,7 +2,7 @@
 // a Statement into a command), execute (calls Control's verbs and builds the reply) and name (the
 // CommandComplete tag). Only the verbs live here; SHOW result sets are in console-show.ts.
 
-import type { Control, PauseResult, InTransactionClient } from './control.js';
+import type { Control, PauseResult, InTransactionClient } from '../control/contract.js';
 import { commandComplete, noticeResponse } from '../protocol/backend-messages.js';
 import { ConsoleError, syntaxError, type Statement } from './console-parse.js';
 import { FAKE_PARAMS, showItem } from './console-show.js';

@@ -4,8 +4,6 @@
 import { AuthenticationOk, backendKeyData, parameterStatus, ReadyForQueryIdle } from '../protocol/backend-messages.js';
 import { VERSION } from '../version.js';
 
-/** The virtual database name of the admin console, as in PgBouncer. */
-export const CONSOLE_DATABASE = 'pgbouncer';
 /** ParameterStatus a console client sees (psql needs a server_version and an encoding). */
 const CONSOLE_PARAMS: ReadonlyMap<string, string> = new Map([
   ['server_version', `${VERSION}/pgrelay`],

@@ -1,7 +1,7 @@
 // Builds one SHOW reply (RowDescription, DataRows, CommandComplete) from typed column
 // definitions, rendering values the way PgBouncer does. Shared by the console's SHOW commands.
 
-import type { Control } from './control.js';
+import type { Control } from '../control/contract.js';
 import { commandComplete, dataRow, Oid, rowDescription } from '../protocol/backend-messages.js';
 
 /** One SHOW item: reads snapshots from Control and returns the whole reply. */

@@ -2,7 +2,7 @@
 // runs each simple Query's statements in order, one Query at a time (later ones wait in the input
 // buffer while e.g. PAUSE drains), and refuses the extended protocol as PgBouncer does.
 
-import { AdminError, type Control } from './control.js';
+import { AdminError, type Control } from '../control/contract.js';
 import { EmptyQueryResponse, errorResponse, ReadyForQueryIdle, type ErrorFields } from '../protocol/backend-messages.js';
 import { Frontend } from '../protocol/message-types.js';
 import { PacketBuffer } from '../protocol/packet-buffer.js';

@@ -2,7 +2,7 @@
 // PgBouncer's column names, column order and value rendering (integers as int8, booleans in
 // integer columns as 0/1, times as "YYYY-MM-DD HH:MM:SS UTC", NULL where PgBouncer sends NULL).
 
-import type { ClientSnapshot, ConfigRow, Control, DatabaseSnapshot, PoolSnapshot, ServerSnapshot } from './control.js';
+import type { ClientSnapshot, ConfigRow, Control, DatabaseSnapshot, PoolSnapshot, ServerSnapshot } from '../control/contract.js';
 import { commandComplete, noticeResponse } from '../protocol/backend-messages.js';
 import { int, pgbTime, table, text, type Col, type ShowItem } from './console-result.js';
 import { showStatsItems } from './console-stats.js';

@@ -6,7 +6,7 @@
 // over the last stats_period; the snapshot holds totals only. avg_xact_time and avg_wait_time
 // are averages since start (PgBouncer's: over the last stats_period), the closest honest figure.
 
-import type { Control, StatsSnapshot } from './control.js';
+import type { Control, StatsSnapshot } from '../control/contract.js';
 import { int, table, text, type Col, type ShowItem } from './console-result.js';
 
 function perItem(total: number, count: number): number {

@@ -4,7 +4,7 @@
 
 import { STATUS_CODES } from 'node:http';
 
-import { AdminError } from './control.js';
+import { AdminError } from '../control/contract.js';
 
 export const HttpErrorCode = {
   BadRequest: 'PGRELAY_BAD_REQUEST',

@@ -3,7 +3,7 @@
 
 import { fastify, LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
-import { AdminError, type Control } from './control.js';
+import { AdminError, type Control } from '../control/contract.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { BearerCheck } from './http-auth.js';
 import { badRequest, errorBody, HttpErrorCode, parserError, rawErrorResponse, toHttpError, type HttpError } from './http-errors.js';

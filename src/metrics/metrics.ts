@@ -3,7 +3,7 @@
 // histograms are fed as events happen (observeWait, observeDrain, observePaused).
 
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { Control, PauseResult } from '../admin/control.js';
+import type { Control, PauseResult } from '../control/contract.js';
 import { buildPoolView, type PoolView } from './pool-view.js';
 import { EventHistogram } from './event-histogram.js';
 import { scrapedCounter, scrapedLabeledCounter } from './scraped-counter.js';

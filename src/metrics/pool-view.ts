@@ -2,7 +2,7 @@
 // (database, user, state), waiting clients and the oldest wait per pool, and the paused databases.
 // Pure: no prom-client, so the folding is tested on plain objects.
 
-import type { Control } from '../admin/control.js';
+import type { Control } from '../control/contract.js';
 
 /** The snapshots a scrape reads. */
 export type PoolViewSource = Pick<Control, 'pools' | 'clients' | 'servers' | 'state'>;

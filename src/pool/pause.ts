@@ -2,15 +2,15 @@
 // call that completes when the paused pools hold no server connection (or at its drain deadline),
 // RESUME that completes any PAUSE still draining, and an auto-resume for forgotten pauses.
 
-import type { Pool, PoolObserver } from './pool.js';
-import type { PauseResult, ResumeResult, InTransactionClient } from '../admin/control.js';
+import type { Pool } from './pool.js';
+import type { RegistryObserver } from './registry.js';
+import type { PauseResult, ResumeResult, InTransactionClient } from '../control/contract.js';
 
 /** The pools a pause applies to, and what the controller needs from the rest of the app. */
 export interface PauseHost {
   pools(): Iterable<Pool>;
   /** Clients inside a transaction on `database` (null = any), for the drain-timeout report. */
   inTransaction(database: string | null): InTransactionClient[];
-  onEvent(event: PauseEvent): void;
 }
 
 export type PauseEvent =
@@ -30,10 +30,11 @@ interface PauseState {
   readonly autoResumeAt: number | null;
 }
 
-export class PauseController implements PoolObserver {
+export class PauseController implements RegistryObserver {
   private global: PauseState | null = null;
   private readonly perDatabase = new Map<string, PauseState>();
   private pending: Pending[] = [];
+  private readonly listeners: ((event: PauseEvent) => void)[] = [];
   autoResumes = 0;
 
   constructor(
@@ -41,6 +42,15 @@ export class PauseController implements PoolObserver {
     private readonly limits: () => { pauseDrainTimeoutMs: number; pauseMaxDurationMs: number },
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** Adds a listener for every pause, drain result and resume (the log, metrics). */
+  observe(listener: (event: PauseEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private emit(event: PauseEvent): void {
+    for (const l of this.listeners) l(event);
+  }
 
   /** Whether `database` is paused, by its own pause or the global one. */
   isPaused(database: string): boolean {
@@ -79,7 +89,7 @@ export class PauseController implements PoolObserver {
     else this.perDatabase.set(database, state);
     for (const pool of this.host.pools()) this.applyTo(pool);
     if (existing === null || existing === undefined) {
-      this.host.onEvent({ kind: 'pause', database, drainTimeoutMs: timeout, autoResumeAt: state.autoResumeAt });
+      this.emit({ kind: 'pause', database, drainTimeoutMs: timeout, autoResumeAt: state.autoResumeAt });
     }
     return new Promise<PauseResult>((resolve) => {
       const timer = setTimeout(() => this.finish(entry, 'timeout'), timeout);
@@ -112,7 +122,7 @@ export class PauseController implements PoolObserver {
     const pausedMs = state !== null && state !== undefined ? now - state.since : 0;
     if (state !== null && state !== undefined) {
       if (auto) this.autoResumes++;
-      this.host.onEvent({ kind: 'resume', database, pausedMs, waitingClients: waiting, auto });
+      this.emit({ kind: 'resume', database, pausedMs, waitingClients: waiting, auto });
     }
     return { database, wasPaused: state !== null && state !== undefined, pausedMs, waitingClients: waiting };
   }
@@ -131,6 +141,11 @@ export class PauseController implements PoolObserver {
   }
 
   onWaited(): void {}
+
+  /** A pool created while a pause is in force starts paused. */
+  onPoolCreated(pool: Pool): void {
+    this.applyTo(pool);
+  }
 
   private serversIn(database: string | null): number {
     let n = 0;
@@ -153,7 +168,7 @@ export class PauseController implements PoolObserver {
     const inTransaction = result === 'timeout' ? this.host.inTransaction(p.database) : [];
     const st = this.stateOf(p.database);
     const autoResumeAt = st?.autoResumeAt != null ? new Date(st.autoResumeAt).toISOString() : null;
-    this.host.onEvent({ kind: 'drain', database: p.database, result, drainMs, serversLeft, inTransaction: inTransaction.length });
+    this.emit({ kind: 'drain', database: p.database, result, drainMs, serversLeft, inTransaction: inTransaction.length });
     p.resolve({ result, database: p.database, drainMs, serversLeft, inTransaction, autoResumeAt });
   }
 

@@ -3,7 +3,8 @@
 // It never sees a socket or a Buffer: servers and waiters are reached through small interfaces.
 
 import { WaitQueue } from './wait-queue.js';
-import { ErrorCode, PgRelayError } from '../errors.js';
+import { Disconnect, ErrorCode, PgRelayError } from '../errors.js';
+import { SqlState } from '../protocol/sqlstate.js';
 
 /** What the pool needs of a server connection. */
 export interface PoolServer {
@@ -14,7 +15,8 @@ export interface PoolServer {
   closeNeeded: boolean;
   /** The pool generation it was opened in; a pause starts a new one so older servers retire. */
   generation: number;
-  close(reason: string): void;
+  /** `code`: a stable Disconnect code (the disconnect metric's label). */
+  close(code: string): void;
 }
 
 /** What the pool needs of a client waiting for a server. */
@@ -57,7 +59,7 @@ export interface ConnectionBudget {
 /** Whether a connect failure will not heal by retrying (wrong password, missing database). */
 export function isPermanentLoginError(err: unknown): boolean {
   const code = (err as { sqlstate?: string; code?: string }).sqlstate ?? (err as { code?: string }).code;
-  return typeof code === 'string' && (code.startsWith('28') || code === '3D000' || code === '42501');
+  return typeof code === 'string' && (code.startsWith('28') || code === SqlState.InvalidCatalogName || code === SqlState.InsufficientPrivilege);
 }
 
 // After a failed login the pool retries fast, with a bound: a switchover or restart leaves the
@@ -124,9 +126,6 @@ export class Pool {
   get isPaused(): boolean {
     return this.paused;
   }
-  get lastError(): Error | null {
-    return this.lastConnectError;
-  }
   /** Age in ms of the oldest waiter (0 when none). */
   oldestWaitMs(now = this.now()): number {
     const head = this.waiters.peek();
@@ -163,17 +162,15 @@ export class Pool {
   }
 
   /**
-   * Returns a server after its client's transaction (or session) ended. `reusable` is false when
-   * the caller could not prove the server clean; such a server is closed.
+   * Takes back a reusable server after its client's transaction (or session) ended: the next
+   * waiter gets it, or it goes idle, unless a pause, RECONNECT or server_lifetime retires it.
    */
-  release(server: PoolServer, reusable: boolean): void {
+  release(server: PoolServer): void {
     this.active.delete(server);
     const now = this.now();
-    if (!reusable || this.closed || this.paused || server.closeNeeded || server.generation !== this.generation || this.expired(server, now)) {
-      const reason = !reusable ? 'not clean after release' : this.paused ? 'paused' : server.closeNeeded ? 'close needed' : server.generation !== this.generation ? 'opened before a pause' : 'server_lifetime';
-      this.dropServer(server, reason);
-      this.changed();
-      this.grow();
+    if (this.closed || this.paused || server.closeNeeded || server.generation !== this.generation || this.expired(server, now)) {
+      const reason = this.closed ? Disconnect.PoolClosed : this.paused ? Disconnect.Paused : server.closeNeeded ? Disconnect.CloseNeeded : server.generation !== this.generation ? Disconnect.OpenedBeforePause : Disconnect.Lifetime;
+      this.retire(server, reason);
       return;
     }
     const waiter = this.waiters.shift();
@@ -183,6 +180,12 @@ export class Pool {
     }
     server.idleSince = now;
     this.idle.push(server);
+  }
+
+  /** Takes back a server that must not be reused (its state is unknown): it is closed. */
+  discard(server: PoolServer, reason: string): void {
+    this.active.delete(server);
+    this.retire(server, reason);
   }
 
   /** A server closed by itself (died, or was killed): forget it and refill for waiters. */
@@ -195,11 +198,11 @@ export class Pool {
   }
 
   /** Marks every server to be closed when next released; idle ones close now. */
-  reconnect(reason: string): number {
+  reconnect(code: string): number {
     for (const s of this.active) s.closeNeeded = true;
     const idle = this.idle;
     this.idle = [];
-    for (const s of idle) this.closeServer(s, reason);
+    for (const s of idle) this.closeServer(s, code);
     this.generation++; // connections logging in now are retired on arrival too
     if (idle.length > 0) this.changed();
     return idle.length + this.active.size;
@@ -215,7 +218,7 @@ export class Pool {
     this.generation++;
     const idle = this.idle;
     this.idle = [];
-    for (const s of idle) this.closeServer(s, 'paused');
+    for (const s of idle) this.closeServer(s, Disconnect.Paused);
     for (const s of this.active) s.closeNeeded = true;
     this.retryAt = 0;
     this.changed();
@@ -243,7 +246,7 @@ export class Pool {
           new PgRelayError(
             ErrorCode.QueryWaitTimeout,
             `query_wait_timeout: no server connection for ${this.key} within ${s.queryWaitTimeoutMs} ms${detail}`,
-            last !== null ? (last as PgRelayError).sqlstate ?? '08006' : undefined,
+            last !== null ? (last as PgRelayError).sqlstate ?? SqlState.ConnectionFailure : undefined,
           ),
         );
       }
@@ -255,7 +258,7 @@ export class Pool {
       const tooIdle = s.serverIdleTimeoutMs > 0 && now - srv.idleSince >= s.serverIdleTimeoutMs && keep > s.minPoolSize;
       if (tooIdle || srv.closeNeeded || this.expired(srv, now)) {
         keep--;
-        this.closeServer(srv, tooIdle ? 'server_idle_timeout' : srv.closeNeeded ? 'close needed' : 'server_lifetime');
+        this.closeServer(srv, tooIdle ? Disconnect.IdleTimeout : srv.closeNeeded ? Disconnect.CloseNeeded : Disconnect.Lifetime);
       } else {
         survivors.push(srv);
       }
@@ -267,17 +270,17 @@ export class Pool {
     this.grow(now);
   }
 
-  /** Closes everything and fails the waiters; the pool cannot be used again. */
-  close(reason: string): void {
+  /** Closes everything and fails the waiters; the pool cannot be used again. `code`: a Disconnect code. */
+  close(code: string): void {
     this.closed = true;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     for (let w = this.waiters.shift(); w !== undefined; w = this.waiters.shift()) {
       w.waitingSince = 0;
-      w.onWaitError(new PgRelayError(ErrorCode.PoolClosed, `pool ${this.key} closed: ${reason}`));
+      w.onWaitError(new PgRelayError(ErrorCode.PoolClosed, `pool ${this.key} closed: ${code}`));
     }
     const idle = this.idle;
     this.idle = [];
-    for (const s of idle) this.closeServer(s, reason);
+    for (const s of idle) this.closeServer(s, code);
     for (const s of this.active) s.closeNeeded = true;
     this.changed();
   }
@@ -332,7 +335,7 @@ export class Pool {
     if (this.closed || this.paused || generation !== this.generation) {
       // Opened for a world that a pause has since ended: never hand it out.
       this.budget.give(this);
-      server.close(this.closed ? 'pool closed' : 'opened before a pause');
+      server.close(this.closed ? Disconnect.PoolClosed : Disconnect.OpenedBeforePause);
       this.changed();
       this.grow();
       return;
@@ -381,6 +384,12 @@ export class Pool {
     if (i < 0) return false;
     this.idle.splice(i, 1);
     return true;
+  }
+
+  private retire(server: PoolServer, reason: string): void {
+    this.dropServer(server, reason);
+    this.changed();
+    this.grow();
   }
 
   private dropServer(server: PoolServer, reason: string): void {

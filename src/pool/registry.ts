@@ -2,8 +2,9 @@
 // retired once empty and unused for autodb_idle_timeout, plus the shared per-database / per-user
 // connection limits. Admin and metrics read it; they never reach inside.
 
-import { Pool, type ConnectionBudget, type PoolObserver, type PoolSettings, type ServerFactory } from './pool.js';
+import { Pool, type ConnectionBudget, type PoolObserver, type PoolServer, type PoolSettings } from './pool.js';
 import type { Config, DatabaseConfig, PoolMode } from '../config/types.js';
+import { Disconnect } from '../errors.js';
 
 export interface PoolEntry {
   readonly pool: Pool;
@@ -16,6 +17,17 @@ export interface PoolEntry {
 }
 
 export type PoolStats = Pool['stats'];
+
+/** Opens server connections for a pool's (database, user) entry (the upstream connector). */
+export interface UpstreamFactory {
+  connect(entry: PoolEntry): Promise<PoolServer>;
+}
+
+/** Told about every pool: its server-count changes and waits (pause drains, metrics), and its creation. */
+export interface RegistryObserver extends PoolObserver {
+  /** A new pool (one created during a pause must start paused). */
+  onPoolCreated(pool: Pool): void;
+}
 
 /** Where the counters of retired pools of databases that are gone entirely are summed (see retire()). */
 export const RETIRED_AUTO_DATABASES = '*';
@@ -82,7 +94,7 @@ class Entry implements PoolEntry {
   }
 }
 
-export class PoolRegistry implements ConnectionBudget {
+export class PoolRegistry implements ConnectionBudget, PoolObserver {
   private readonly entries = new Map<string, Entry>();
   private readonly byPool = new Map<Pool, Entry>();
   private readonly poolsPerDb = new Map<string, number>();
@@ -91,15 +103,25 @@ export class PoolRegistry implements ConnectionBudget {
   private readonly loginParams = new LoginParamsCache();
   /** Counters of retired pools per database, so that totals never go back (see poolStats()). */
   private readonly retired = new Map<string, PoolStats>();
-  /** Told about every pool's server-count changes and waits (pause drains, metrics). */
-  observer: PoolObserver | null = null;
-  /** Called for each new pool (a pool created during a pause starts paused). */
-  onPoolCreated: ((pool: Pool) => void) | null = null;
+  private readonly observers: RegistryObserver[] = [];
 
   constructor(
     private config: Config,
-    private readonly factory: ServerFactory,
+    private readonly upstream: UpstreamFactory,
   ) {}
+
+  /** Adds an observer of every pool, present and future (the pause controller, metrics). */
+  observe(observer: RegistryObserver): void {
+    this.observers.push(observer);
+  }
+
+  onServersChanged(pool: Pool): void {
+    for (const o of this.observers) o.onServersChanged(pool);
+  }
+
+  onWaited(pool: Pool, waitedMs: number): void {
+    for (const o of this.observers) o.onWaited(pool, waitedMs);
+  }
 
   /** The `[databases]` entry for a client-facing name, falling back to `*`. */
   findDatabase(name: string): DatabaseConfig | undefined {
@@ -132,13 +154,16 @@ export class PoolRegistry implements ConnectionBudget {
     const db = this.findDatabase(database);
     if (db === undefined) return undefined;
     const mode = this.config.users.get(user)?.poolMode ?? db.poolMode ?? this.config.settings.poolMode;
-    const pool = new Pool(database, user, this.poolSettings(db), this.factory, this);
+    // The pool asks for servers for this entry (its database's current definition, its login
+    // parameters); the factory is called only once the entry exists.
+    const factory = { connect: (): Promise<PoolServer> => this.upstream.connect(entry) };
+    const pool = new Pool(database, user, this.poolSettings(db), factory, this);
     const entry = new Entry(pool, db, mode, this.loginParams.borrow(database), this.loginParams);
     this.entries.set(key, entry);
     this.byPool.set(pool, entry);
     this.poolsPerDb.set(database, (this.poolsPerDb.get(database) ?? 0) + 1);
-    pool.observer = this.observer;
-    this.onPoolCreated?.(pool);
+    pool.observer = this;
+    for (const o of this.observers) o.onPoolCreated(pool);
     return entry;
   }
 
@@ -173,7 +198,7 @@ export class PoolRegistry implements ConnectionBudget {
     for (const [key, entry] of this.entries) {
       const db = this.findDatabase(entry.pool.database);
       if (db === undefined) {
-        entry.pool.close('database removed from config');
+        entry.pool.close(Disconnect.DatabaseRemoved);
         this.retire(key, entry);
         continue;
       }
@@ -182,7 +207,7 @@ export class PoolRegistry implements ConnectionBudget {
         entry.db = db;
         entry.loginParams = null;
         this.loginParams.invalidate(entry.pool.database);
-        entry.pool.reconnect('database definition changed');
+        entry.pool.reconnect(Disconnect.DatabaseChanged);
       }
     }
   }
@@ -204,14 +229,14 @@ export class PoolRegistry implements ConnectionBudget {
       }
       e.emptySince ??= now;
       if (now - e.emptySince >= idleLimit) {
-        e.pool.close('autodb_idle_timeout');
+        e.pool.close(Disconnect.PoolRetired);
         this.retire(key, e);
       }
     }
   }
 
-  closeAll(reason: string): void {
-    for (const e of this.entries.values()) e.pool.close(reason);
+  closeAll(code: string): void {
+    for (const e of this.entries.values()) e.pool.close(code);
   }
 
   /**

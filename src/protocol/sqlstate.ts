@@ -1,4 +1,6 @@
-// SQLSTATE codes pgrelay itself reports to clients (PostgreSQL Appendix A).
+// SQLSTATE codes pgrelay itself reports to clients (PostgreSQL Appendix A), and the few classes
+// it reads in a server's errors. Errors reach clients through src/errors.ts, which maps each of
+// pgrelay's error codes to one of these.
 
 export const SqlState = {
   ConnectionFailure: '08006',
@@ -14,5 +16,9 @@ export const SqlState = {
   IdleInTransactionTimeout: '25P03',
   ProgramLimitExceeded: '54000',
   InternalError: 'XX000',
+  InvalidParameterValue: '22023',
+  InsufficientPrivilege: '42501',
+  SuccessfulCompletion: '00000',
+  Warning: '01000',
 } as const;
 export type SqlState = (typeof SqlState)[keyof typeof SqlState];

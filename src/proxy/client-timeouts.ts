@@ -2,7 +2,7 @@
 // client_idle_timeout, each ending the client with its reason and SQLSTATE.
 
 import { TxStatus } from '../protocol/message-types.js';
-import { SqlState } from '../protocol/sqlstate.js';
+import { ErrorCode, PgRelayError } from '../errors.js';
 import { ClientState, type ClientSession } from './client-session.js';
 import type { Settings } from '../config/types.js';
 
@@ -10,22 +10,22 @@ export function sweepClients(clients: Iterable<ClientSession>, settings: Setting
   const login = settings.clientLoginTimeoutMs;
   const idleTx = settings.idleTransactionTimeoutMs;
   const idle = settings.clientIdleTimeoutMs;
-  const expired: [ClientSession, string, string, string][] = [];
+  const expired: [ClientSession, PgRelayError][] = [];
   for (const c of clients) {
     switch (c.state) {
       case ClientState.login:
-        if (login > 0 && now - c.connectedAt >= login) expired.push([c, SqlState.ProtocolViolation, 'client_login_timeout', 'client_login_timeout']);
+        if (login > 0 && now - c.connectedAt >= login) expired.push([c, new PgRelayError(ErrorCode.LoginTimeout, 'client_login_timeout')]);
         break;
       case ClientState.active: {
         const s = c.server;
         // Idle in transaction: the server says T/E, nothing is outstanding, and the client is quiet.
         if (idleTx > 0 && s !== null && s.txStatus !== TxStatus.Idle && c.outstanding === 0 && now - c.lastActivity >= idleTx) {
-          expired.push([c, SqlState.IdleInTransactionTimeout, 'terminating connection due to idle-in-transaction timeout (idle_transaction_timeout)', 'idle_transaction_timeout']);
+          expired.push([c, new PgRelayError(ErrorCode.IdleTransactionTimeout, 'terminating connection due to idle-in-transaction timeout (idle_transaction_timeout)')]);
         }
         break;
       }
       case ClientState.idle:
-        if (idle > 0 && now - c.lastActivity >= idle) expired.push([c, SqlState.ProtocolViolation, 'client_idle_timeout', 'client_idle_timeout']);
+        if (idle > 0 && now - c.lastActivity >= idle) expired.push([c, new PgRelayError(ErrorCode.ClientIdleTimeout, 'client_idle_timeout')]);
         break;
       case ClientState.waiting:
       case ClientState.linking:
@@ -34,5 +34,5 @@ export function sweepClients(clients: Iterable<ClientSession>, settings: Setting
         break;
     }
   }
-  for (const [c, code, message, reason] of expired) c.fatal(code, message, reason);
+  for (const [c, err] of expired) c.fatal(err);
 }

@@ -1,10 +1,11 @@
-// What every client session shares: config, pools, secrets, the cancel-key table, counters and
-// the logger. Built once by the app and passed to constructors (no module-level state).
+// What every client session shares: config, pools, secrets, the cancel-key table, counters, the
+// logger and the way into the admin console. Built once by the app and passed to constructors;
+// the proxy's only module-level state is scratch memory and sharing caches (socket-io.ts,
+// session-params.ts, login-status.ts), never configuration.
 
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import type { PoolRegistry } from '../pool/registry.js';
-import type { Control } from '../admin/control.js';
 
 /** Counters bumped on the hot path as plain fields; metrics read them at scrape time. */
 export class ProxyStats {
@@ -16,10 +17,12 @@ export class ProxyStats {
   bytesToClients = 0;
   cancelsForwarded = 0;
   cancelsIgnored = 0;
+  /** Disconnects by "side:code" (codes from the Disconnect catalogue or errorDisconnect()). */
   readonly disconnects = new Map<string, number>();
 
-  countDisconnect(reason: string): void {
-    this.disconnects.set(reason, (this.disconnects.get(reason) ?? 0) + 1);
+  countDisconnect(side: 'client' | 'server', code: string): void {
+    const key = `${side}:${code}`;
+    this.disconnects.set(key, (this.disconnects.get(key) ?? 0) + 1);
   }
 }
 
@@ -41,10 +44,33 @@ export interface ProxyContext {
   readonly scramKeys: Map<string, ScramKeys>;
   /** A coarse clock, refreshed by the janitor, for timestamps on the hot path. */
   readonly clock: { now: number };
-  /** The admin verbs, for console sessions (set once the app is composed). */
-  control?: Control;
+  /** Opens an admin console session for a client logged in to the console database. */
+  openConsole(io: ConsoleIO, who: ConsoleLogin): ConsoleLink;
   /** Client connections currently open (for max_client_conn). */
   clientCount(): number;
+}
+
+/** The client connection, as the admin console sees it. */
+export interface ConsoleIO {
+  /** Writes protocol bytes to the client. */
+  write(buf: Buffer): boolean;
+  /** Ends the connection; `reason` is for the log. */
+  close(reason: string): void;
+}
+
+export interface ConsoleLogin {
+  readonly user: string;
+  /** True for admin_users; false for stats_users, who may only SHOW. */
+  readonly admin: boolean;
+  /** The BackendKeyData the client was given. */
+  readonly processId: number;
+  readonly secretKey: number;
+}
+
+/** An open console session, as the client connection drives it. */
+export interface ConsoleLink {
+  onData(buf: Buffer): void;
+  onClose(): void;
 }
 
 /** What a CancelRequest needs from a client session. */

@@ -19,6 +19,14 @@ import type { LoginResult } from './server-login.js';
 import type { ReadSlot } from './read-slot.js';
 import { writeView } from './socket-io.js';
 import { paramsSignature } from './session-params.js';
+import { Disconnect } from '../errors.js';
+
+/** How a linked client learns that its server is gone. */
+export interface ServerLoss {
+  readonly reason: string;
+  /** The server sent the client a FATAL before it went: the client expects its connection to end. */
+  readonly fatalForwarded: boolean;
+}
 
 /** What a server connection needs of the client it is linked to. */
 export interface ServerClient {
@@ -39,10 +47,25 @@ export interface ServerClient {
   /** The link ended because of the release rule; the client goes idle. */
   onReleased(): void;
   /** The server connection broke while linked. */
-  onServerLost(reason: string, fatalForwarded?: boolean): void;
+  onServerLost(loss: ServerLoss): void;
   /** Whether the client's pool is in transaction mode (release at transaction end). */
   readonly transactionPooling: boolean;
   resumeReading(): void;
+}
+
+/** Where a server connection goes back to, and who hears of its end (the pool, through the connector). */
+export interface ServerOwner {
+  /** A server at a protocol boundary, fit for the next client. */
+  release(server: ServerConn): void;
+  /** A server that must not be reused (it is closed already). */
+  discard(server: ServerConn, code: string): void;
+  /**
+   * Told once when the connection is gone, whatever the cause: `code` is a stable Disconnect code,
+   * `detail` the free text for the log, `byUs` whether pgrelay closed it.
+   */
+  onClosed(server: ServerConn, code: string, detail: string, byUs: boolean): void;
+  /** server_cleanup_timeout in ms, read when each query of pgrelay's own starts (0 = none). */
+  cleanupTimeoutMs(): number;
 }
 
 /** Lifecycle of a server connection: idle in the pool, linked to a client, busy with our own query, closed. */
@@ -89,33 +112,35 @@ export class ServerConn implements PoolServer, FrameSink {
   txStatus: number;
   /** A COPY FROM STDIN is in progress (CopyInResponse seen, no ReadyForQuery yet). */
   copyIn = false;
-  /** Set by the release rule while a chunk is scanned; acted on after it is written. */
-  private releaseDue = false;
-  private internal: InternalQuery | null = null;
-  private readonly scanner: FrameScanner;
-  private closeReason: string | null = null;
-  /** Why the server itself ended the connection (a FATAL ErrorResponse), if it said. */
-  private fatalMessage: string | null = null;
-  /** The linked client was sent the server's FATAL: it expects its connection to end. */
-  fatalForwarded = false;
-  bytesIn = 0;
   /** Result of the write gate at login (null: not checked, target_session_attrs=any). */
   writable: boolean | null = null;
   /** Query run before a transaction-pooled server goes back to the pool (server_reset_query_always). */
   resetOnRelease = '';
+  /** When the current client was linked (ms), for SHOW SERVERS. */
   linkedAt = 0;
+  readonly params: Map<string, string>;
+  readonly processId: number;
+  readonly secretKey: number;
+
+  /** Set by the release rule while a chunk is scanned; acted on after it is written. */
+  private releaseDue = false;
+  private internal: InternalQuery | null = null;
+  private readonly scanner: FrameScanner;
+  private closeCode: string | null = null;
+  private closeReason: string | null = null;
+  /** Why the server itself ended the connection (a FATAL ErrorResponse), if it said. */
+  private fatalMessage: string | null = null;
+  /** The linked client was sent the server's FATAL. */
+  private fatalForwarded = false;
+  private paramsSig: string | null = null;
+  private readonly reader: ReadSlot;
 
   constructor(
     readonly address: HostPort,
     private readonly socket: net.Socket,
     login: LoginResult,
     maxPacketSize: number,
-    /** Hands the server back to its pool; `clean` says whether it may be reused. */
-    private readonly onRelease: (server: ServerConn, clean: boolean) => void,
-    /** Told once when the connection is gone, whatever the cause. */
-    private readonly onClosed: (server: ServerConn, reason: string, byUs: boolean) => void,
-    /** server_cleanup_timeout in ms, read when each query of pgrelay's own starts (0 = none). */
-    private readonly cleanupTimeoutMs: () => number = () => 0,
+    private readonly owner: ServerOwner,
   ) {
     this.params = login.params;
     this.processId = login.processId;
@@ -127,15 +152,9 @@ export class ServerConn implements PoolServer, FrameSink {
     this.reader = login.reader;
     this.reader.sink = (chunk: Buffer) => this.onData(chunk);
     socket.on('drain', () => this.client?.resumeReading());
-    socket.on('error', (err: Error) => this.lost(`server socket error: ${err.message}`));
-    socket.on('close', () => this.lost(this.fatalMessage ?? 'server closed the connection'));
+    socket.on('error', (err: Error) => this.lost(Disconnect.ServerSocketError, err.message));
+    socket.on('close', () => (this.fatalMessage !== null ? this.lost(Disconnect.ServerFatal, this.fatalMessage) : this.lost(Disconnect.ServerClosed, 'server closed the connection')));
   }
-
-  readonly params: Map<string, string>;
-  private paramsSig: string | null = null;
-  private readonly reader: ReadSlot;
-  readonly processId: number;
-  readonly secretKey: number;
 
   /** The tracked parameters as one comparable string (see paramsSignature). */
   get paramsSignature(): string {
@@ -146,11 +165,41 @@ export class ServerConn implements PoolServer, FrameSink {
     return this.socket.localPort;
   }
 
+  private setState(next: ServerState): void {
+    switch (next) {
+      case ServerState.idle:
+      case ServerState.active:
+      case ServerState.internal:
+        if (this.state === ServerState.closed) return; // closed is final
+        break;
+      case ServerState.closed:
+        break;
+      default: {
+        const never: never = next;
+        throw new Error(`unknown server state ${String(never)}`);
+      }
+    }
+    this.state = next;
+  }
+
   /** Links a client: from now on server bytes go to it. */
   link(client: ServerClient): void {
     this.client = client;
-    this.state = ServerState.active;
+    this.setState(ServerState.active);
     this.linkedAt = Date.now();
+  }
+
+  /**
+   * Detaches the client (on release or when the client goes away). A pause for that client's full
+   * socket ends with the link: the client's 'drain' no longer reaches this server, and whoever
+   * uses it next (another client, a ROLLBACK of pgrelay's own) must be able to read its answer.
+   */
+  unlink(): void {
+    this.client = null;
+    if (this.state !== ServerState.closed) {
+      this.setState(ServerState.idle);
+      if (this.socket.isPaused()) this.socket.resume();
+    }
   }
 
   /**
@@ -171,10 +220,6 @@ export class ServerConn implements PoolServer, FrameSink {
     return ok;
   }
 
-  pauseReading(): void {
-    this.socket.pause();
-  }
-
   resumeReading(): void {
     this.socket.resume();
   }
@@ -184,6 +229,7 @@ export class ServerConn implements PoolServer, FrameSink {
    * ServerQueryError when the server answered with an error, with a plain Error when the
    * connection is gone. Past server_cleanup_timeout the connection is closed: a server that does
    * not answer is in a state nobody knows (ignoring messages until a Sync, stuck on a lock).
+   * The caller ends the phase with endInternal().
    */
   runInternal(sql: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -191,11 +237,11 @@ export class ServerConn implements PoolServer, FrameSink {
         reject(new Error(`server connection closed: ${this.closeReason ?? ''}`));
         return;
       }
-      this.state = ServerState.internal;
-      const timeoutMs = this.cleanupTimeoutMs();
+      this.setState(ServerState.internal);
+      const timeoutMs = this.owner.cleanupTimeoutMs();
       let timer: NodeJS.Timeout | null = null;
       if (timeoutMs > 0) {
-        timer = setTimeout(() => this.close(`server_cleanup_timeout: no answer to "${sql.length > 40 ? sql.slice(0, 40) + '...' : sql}" within ${timeoutMs} ms`), timeoutMs);
+        timer = setTimeout(() => this.close(Disconnect.CleanupTimeout, `no answer to "${sql.length > 40 ? sql.slice(0, 40) + '...' : sql}" within ${timeoutMs} ms`), timeoutMs);
         timer.unref();
       }
       this.internal = { resolve, reject, error: null, timer };
@@ -205,40 +251,56 @@ export class ServerConn implements PoolServer, FrameSink {
 
   /** Ends an internal query phase: the connection is linked again (client) or idle. */
   endInternal(): void {
-    if (this.state === ServerState.internal) this.state = this.client !== null ? ServerState.active : ServerState.idle;
+    if (this.state === ServerState.internal) this.setState(this.client !== null ? ServerState.active : ServerState.idle);
   }
 
-  /** Hands the server back to its pool; unclean servers are closed by the pool. */
-  releaseToPool(clean: boolean): void {
-    this.onRelease(this, clean && this.state !== ServerState.closed);
+  /** Back to the pool at a protocol boundary (a closed server is discarded instead). */
+  release(): void {
+    if (this.state === ServerState.closed) this.owner.discard(this, this.closeCode ?? Disconnect.ServerClosed);
+    else this.owner.release(this);
+  }
+
+  /** Closes the connection (`code` from the Disconnect catalogue) and hands it back to the pool as not reusable. */
+  discard(code: string, detail = ''): void {
+    this.close(code, detail);
+    this.owner.discard(this, code);
   }
 
   /**
-   * Detaches the client (on release or when the client goes away). A pause for that client's full
-   * socket ends with the link: the client's 'drain' no longer reaches this server, and whoever
-   * uses it next (another client, a ROLLBACK of pgrelay's own) must be able to read its answer.
+   * No client is linked any more: run each of `queries` (a ROLLBACK, server_reset_query) under
+   * the deadline, then release the server if it says 'I', or discard it. Empty ones are skipped.
    */
-  unlink(): void {
-    this.client = null;
-    if (this.state !== ServerState.closed) {
-      this.state = ServerState.idle;
-      if (this.socket.isPaused()) this.socket.resume();
+  resetThenRelease(queries: readonly string[]): void {
+    const sql = queries.find((q) => q !== '');
+    if (sql === undefined) {
+      this.release();
+      return;
     }
+    const rest = queries.slice(queries.indexOf(sql) + 1);
+    this.runInternal(sql).then(
+      () => {
+        this.endInternal();
+        if (this.txStatus !== TxStatus.Idle) this.discard(Disconnect.ResetFailed, `still in a transaction after "${sql}"`);
+        else this.resetThenRelease(rest);
+      },
+      (err: Error) => this.discard(Disconnect.ResetFailed, `"${sql}" failed: ${err.message}`),
+    );
   }
 
-  close(reason: string): void {
+  /** Closes the connection; `code` is a stable Disconnect code, `detail` free text for the log. */
+  close(code: string, detail = ''): void {
     if (this.state === ServerState.closed) return;
-    this.closeReason = reason;
-    this.state = ServerState.closed;
+    this.closeCode = code;
+    this.closeReason = detail === '' ? code : `${code}: ${detail}`;
+    this.setState(ServerState.closed);
     // Terminate lets the backend exit cleanly instead of logging an unexpected EOF.
     if (this.socket.writable) this.socket.end(serialize.end());
     this.socket.destroySoon?.();
     setTimeout(() => this.socket.destroy(), 1000).unref();
-    this.finish(reason, true);
+    this.finish(code, detail, true);
   }
 
   private onData(chunk: Buffer): void {
-    this.bytesIn += chunk.length;
     const end = this.scanner.scan(chunk);
     if (this.scanner.stopped) return; // a bad length: onBadLength closed us
     const client = this.client;
@@ -249,18 +311,9 @@ export class ServerConn implements PoolServer, FrameSink {
       this.releaseDue = false;
       const c = this.client;
       this.unlink();
-      if (this.resetOnRelease === '') {
-        this.onRelease(this, true);
-      } else {
-        // server_reset_query_always: clean the session before anyone else can get it.
-        this.runInternal(this.resetOnRelease).then(
-          () => {
-            this.endInternal();
-            this.onRelease(this, this.txStatus === TxStatus.Idle);
-          },
-          () => this.onRelease(this, false),
-        );
-      }
+      // server_reset_query_always: clean the session before anyone else can get it.
+      if (this.resetOnRelease === '') this.release();
+      else this.resetThenRelease([this.resetOnRelease]);
       c?.onReleased();
     }
   }
@@ -327,28 +380,29 @@ export class ServerConn implements PoolServer, FrameSink {
   }
 
   onBadLength(type: number, length: number): void {
-    this.close(`server sent a message of type ${String.fromCharCode(type)} with invalid length ${length}`);
+    this.close(Disconnect.InvalidServerMessage, `message of type ${String.fromCharCode(type)} with invalid length ${length}`);
     const c = this.client;
     this.unlink();
-    c?.onServerLost('server sent an invalid message');
+    c?.onServerLost({ reason: 'server sent an invalid message', fatalForwarded: false });
   }
 
-  private lost(reason: string): void {
+  private lost(code: string, detail: string): void {
     if (this.state === ServerState.closed) return;
-    this.state = ServerState.closed;
-    this.closeReason = reason;
+    this.setState(ServerState.closed);
+    this.closeCode = code;
+    this.closeReason = detail;
     this.socket.destroy();
     const c = this.client;
     this.client = null;
-    this.finish(reason, false);
-    c?.onServerLost(reason, this.fatalForwarded);
+    this.finish(code, detail, false);
+    c?.onServerLost({ reason: detail, fatalForwarded: this.fatalForwarded });
   }
 
-  private finish(reason: string, byUs: boolean): void {
+  private finish(code: string, detail: string, byUs: boolean): void {
     const q = this.internal;
     this.internal = null;
     if (q?.timer) clearTimeout(q.timer);
-    q?.reject(new Error(reason));
-    this.onClosed(this, reason, byUs);
+    q?.reject(new Error(this.closeReason ?? code));
+    this.owner.onClosed(this, code, detail, byUs);
   }
 }

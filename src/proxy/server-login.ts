@@ -170,11 +170,3 @@ function missingPassword(req: LoginRequest, what: string): ServerLoginError {
     'FATAL',
   );
 }
-
-/** Sends a CancelRequest for a server backend to its host (fire and forget, bounded). */
-export function sendCancel(address: HostPort, processId: number, secretKey: number, timeoutMs: number): void {
-  const socket = net.connect({ host: address.host, port: address.port });
-  socket.setTimeout(timeoutMs, () => socket.destroy());
-  socket.on('error', () => socket.destroy());
-  socket.once('connect', () => socket.end(serialize.cancel(processId, secretKey)));
-}

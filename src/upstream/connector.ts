@@ -3,27 +3,30 @@
 // database's hosts in order. Choosing the writable primary among them is the write gate's job.
 
 import { login, type ServerCredential } from '../proxy/server-login.js';
-import { ServerConn } from '../proxy/server-conn.js';
-import { isPermanentLoginError, type Pool, type PoolServer, type ServerFactory } from '../pool/pool.js';
+import { ServerConn, type ServerOwner } from '../proxy/server-conn.js';
+import { isPermanentLoginError } from '../pool/pool.js';
+import type { PoolEntry, UpstreamFactory } from '../pool/registry.js';
 import { parseSecret } from '../auth/secret.js';
 import type { ProxyContext } from '../proxy/context.js';
 import type { DatabaseConfig, HostPort } from '../config/types.js';
 import { gateApplies, satisfies, writableFromParams, WRITABLE_PROBE_SQL } from './write-gate.js';
-import { ErrorCode, PgRelayError } from '../errors.js';
+import { Disconnect, ErrorCode, PgRelayError } from '../errors.js';
 import { SqlState } from '../protocol/sqlstate.js';
 import { PatroniLeaderCheck } from './patroni.js';
+
+/**
+ * What the connector reads of the shared context. The app passes the context object itself,
+ * before its registry exists (the registry needs this connector), so the connector sees config
+ * and secrets as reloads change them.
+ */
+export type ConnectorContext = Pick<ProxyContext, 'config' | 'authSecrets' | 'scramKeys' | 'logger' | 'stats'>;
 
 function isSame(a: HostPort, b: { host: string; port: number } | undefined): boolean {
   return b !== undefined && a.host === b.host && a.port === b.port;
 }
 
-export class UpstreamConnector implements ServerFactory {
-  private ctx: ProxyContext | null = null;
-
-  /** The context is built after the registry that needs this factory, so it arrives late. */
-  bind(ctx: ProxyContext): void {
-    this.ctx = ctx;
-  }
+export class UpstreamConnector implements UpstreamFactory {
+  constructor(private readonly ctx: ConnectorContext) {}
 
   /** The last upstream each database's connections went to, and whether it passed the gate. */
   readonly upstreams = new Map<string, { host: string; port: number; writable: boolean | null; checkedAt: number }>();
@@ -31,10 +34,8 @@ export class UpstreamConnector implements ServerFactory {
 
   readonly leaderCheck = new PatroniLeaderCheck();
 
-  async connect(pool: Pool): Promise<PoolServer> {
-    const ctx = this.ctx!;
-    const entry = ctx.registry.entryOf(pool);
-    if (entry === undefined) throw new Error(`pool ${pool.key} is not registered`);
+  async connect(entry: PoolEntry): Promise<ServerConn> {
+    const pool = entry.pool;
     const db = entry.db;
     const last = this.upstreams.get(pool.database);
     // The host that worked last time first, then the rest in the configured order.
@@ -42,7 +43,7 @@ export class UpstreamConnector implements ServerFactory {
     let lastError: Error = new Error(`no hosts configured for database ${pool.database}`);
     let fallback: ServerConn | null = null;
     for (const address of hosts) {
-      const outcome = await this.tryHost(pool, address);
+      const outcome = await this.tryHost(entry, address);
       if (outcome instanceof Error) {
         lastError = outcome;
         if (isPermanentLoginError(outcome)) break;
@@ -50,17 +51,17 @@ export class UpstreamConnector implements ServerFactory {
       }
       const { server, verdict } = outcome;
       if (verdict === 'use') {
-        fallback?.close('a better upstream was found');
-        return this.adopt(pool, server);
+        fallback?.close(Disconnect.BetterUpstream);
+        return this.adopt(entry, server);
       }
       if (verdict === 'fallback' && fallback === null) {
         fallback = server; // prefer-standby: a primary will do if no standby answers
         continue;
       }
       lastError = new PgRelayError(ErrorCode.ServerConnectFailed, `no upstream for ${pool.database} passes the write gate (target_session_attrs=${db.targetSessionAttrs}; last tried ${address.host}:${address.port}: ${verdict})`, SqlState.CannotConnectNow);
-      server.close('write gate');
+      server.close(Disconnect.WriteGate);
     }
-    if (fallback !== null) return this.adopt(pool, fallback);
+    if (fallback !== null) return this.adopt(entry, fallback);
     throw lastError;
   }
 
@@ -68,16 +69,16 @@ export class UpstreamConnector implements ServerFactory {
    * Whether `address` would be accepted for the pool's database right now (login, write gate,
    * Patroni leader lock). Used to confirm a new primary before resuming; the connection is closed.
    */
-  async verify(pool: Pool, address: HostPort): Promise<boolean> {
-    const outcome = await this.tryHost(pool, address);
+  async verify(entry: PoolEntry, address: HostPort): Promise<boolean> {
+    const outcome = await this.tryHost(entry, address);
     if (outcome instanceof Error) return false;
-    outcome.server.close('verification only');
+    outcome.server.close(Disconnect.Verification);
     return outcome.verdict === 'use';
   }
 
-  private adopt(pool: Pool, server: ServerConn): ServerConn {
-    const ctx = this.ctx!;
-    const entry = ctx.registry.entryOf(pool)!;
+  private adopt(entry: PoolEntry, server: ServerConn): ServerConn {
+    const ctx = this.ctx;
+    const pool = entry.pool;
     if (entry.loginParams === null) entry.loginParams = new Map(server.params);
     if (ctx.config.settings.serverResetQueryAlways) server.resetOnRelease = ctx.config.settings.serverResetQuery;
     ctx.logger.debug({ server: server.id, pool: pool.key, host: server.address.host, port: server.address.port, pid: server.processId, writable: server.writable }, 'server connection opened');
@@ -85,9 +86,9 @@ export class UpstreamConnector implements ServerFactory {
   }
 
   /** Logs in to one host and judges it: 'use', 'fallback' (prefer-standby), or why it was refused. */
-  private async tryHost(pool: Pool, address: HostPort): Promise<{ server: ServerConn; verdict: string } | Error> {
-    const ctx = this.ctx!;
-    const entry = ctx.registry.entryOf(pool)!;
+  private async tryHost(entry: PoolEntry, address: HostPort): Promise<{ server: ServerConn; verdict: string } | Error> {
+    const ctx = this.ctx;
+    const pool = entry.pool;
     const db = entry.db;
     const settings = ctx.config.settings;
     const user = db.user ?? pool.user;
@@ -107,25 +108,23 @@ export class UpstreamConnector implements ServerFactory {
         connectTimeoutMs: settings.serverConnectTimeoutMs,
         keepAlive: settings.tcpKeepalive,
       });
-      server = new ServerConn(
-        address,
-        result.socket,
-        result,
-        settings.maxPacketSize,
-        (s, clean) => pool.release(s, clean),
-        (s, reason, byUs) => {
-          ctx.stats.countDisconnect(`server: ${reason}`);
+      const owner: ServerOwner = {
+        release: (s) => pool.release(s),
+        discard: (s, code) => pool.discard(s, code),
+        onClosed: (s, code, detail, byUs) => {
+          ctx.stats.countDisconnect('server', code);
           if (!byUs) pool.forget(s);
-          ctx.logger.debug({ server: s.id, pool: pool.key, reason, byUs }, 'server connection closed');
+          ctx.logger.debug({ server: s.id, pool: pool.key, reason: code, detail, byUs }, 'server connection closed');
         },
-        () => ctx.config.settings.serverCleanupTimeoutMs,
-      );
+        cleanupTimeoutMs: () => ctx.config.settings.serverCleanupTimeoutMs,
+      };
+      server = new ServerConn(address, result.socket, result, settings.maxPacketSize, owner);
       if (db.connectQuery !== null) {
         try {
           await server.runInternal(db.connectQuery);
           server.endInternal();
         } catch (err) {
-          server.close(`connect_query failed: ${(err as Error).message}`);
+          server.close(Disconnect.ConnectQueryFailed, (err as Error).message);
           throw err;
         }
       }
@@ -166,7 +165,7 @@ export class UpstreamConnector implements ServerFactory {
   }
 
   private credentialFor(db: DatabaseConfig, user: string): ServerCredential {
-    const ctx = this.ctx!;
+    const ctx = this.ctx;
     if (db.password !== null) return { kind: 'password', password: db.password };
     const stored = ctx.authSecrets.get(user);
     if (stored === undefined) return { kind: 'none' };

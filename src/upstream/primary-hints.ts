@@ -4,7 +4,7 @@
 // split brain (old primary still writable after its Patroni died) retires servers on the old node.
 
 import type { Logger } from 'pino';
-import type { Pool } from '../pool/pool.js';
+import { Disconnect } from '../errors.js';
 import type { PauseController } from '../pool/pause.js';
 import type { PoolEntry, PoolRegistry } from '../pool/registry.js';
 import type { UpstreamConnector } from './connector.js';
@@ -24,7 +24,6 @@ const RETRY_MS = 100;
 export class PrimaryHints {
   private readonly running = new Set<string>();
   private watching = false;
-  confirmations = 0;
 
   constructor(
     private readonly registry: PoolRegistry,
@@ -68,13 +67,12 @@ export class PrimaryHints {
       if (this.pause.globalState === null && ![...groups.keys()].some((d) => this.pause.isPaused(d))) return; // resumed meanwhile
       let ok = true;
       for (const { entry, address } of groups.values()) {
-        if (!(await this.connector.verify(entry.pool as Pool, address))) {
+        if (!(await this.connector.verify(entry, address))) {
           ok = false;
           break;
         }
       }
       if (ok) {
-        this.confirmations++;
         this.logger.info({ event: 'primary-confirmed', node, verifyMs: Date.now() - started }, 'new primary verified; resuming');
         if (this.pause.globalState !== null) this.pause.resume(null);
         for (const db of groups.keys()) if (this.pause.isPaused(db)) this.pause.resume(db);
@@ -107,7 +105,7 @@ export class PrimaryHints {
       if (api === undefined || (await this.connector.leaderCheck.isLeader(api))) continue;
       this.logger.warn({ event: 'leader-lost', database: entry.pool.database, host: current.host, port: current.port }, 'current upstream no longer holds the Patroni leader lock; retiring its servers');
       this.connector.upstreams.delete(entry.pool.database);
-      for (const e of this.registry.all()) if (e.pool.database === entry.pool.database) e.pool.reconnect('upstream lost the leader lock');
+      for (const e of this.registry.all()) if (e.pool.database === entry.pool.database) e.pool.reconnect(Disconnect.LeaderLost);
     }
   }
 }

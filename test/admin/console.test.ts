@@ -6,7 +6,7 @@
 import t from 'tap';
 import { ConsoleSession, MAX_CONSOLE_MESSAGE, MAX_CONSOLE_PENDING } from '../../src/admin/console-session.js';
 import { parseStatement, splitStatements } from '../../src/admin/console-parse.js';
-import { AdminError } from '../../src/admin/control.js';
+import { AdminError } from '../../src/control/contract.js';
 import type {
   ClientSnapshot,
   ConfigRow,
@@ -19,7 +19,7 @@ import type {
   ServerSnapshot,
   StateSnapshot,
   StatsSnapshot,
-} from '../../src/admin/control.js';
+} from '../../src/control/contract.js';
 import { Oid } from '../../src/protocol/backend-messages.js';
 import { Parser, serialize, type BackendMessage } from '../../src/protocol/frontend-messages.js';
 

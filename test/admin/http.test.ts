@@ -7,7 +7,7 @@ import net from 'node:net';
 import { pino } from 'pino';
 import { buildAdminServer, checkAdminBinding } from '../../src/admin/http.js';
 import { isLoopback } from '../../src/admin/http-auth.js';
-import { AdminError, type Control, type PauseResult, type ResumeResult, type PrimaryHintResult, type StateSnapshot } from '../../src/admin/control.js';
+import { AdminError, type Control, type PauseResult, type ResumeResult, type PrimaryHintResult, type StateSnapshot } from '../../src/control/contract.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 
 const TOKEN = 's3cret-token';

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/load.js';
 import { parseAuthFile } from '../../src/auth/auth-file.js';
 import { buildAdminServer, checkAdminBinding } from '../../src/admin/http.js';
-import type { Control } from '../../src/admin/control.js';
+import type { Control } from '../../src/control/contract.js';
 import type { Config } from '../../src/config/types.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

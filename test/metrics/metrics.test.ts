@@ -5,7 +5,7 @@ import t from 'tap';
 import { Metrics, type MetricsSource, type ProxyCounters } from '../../src/metrics/metrics.js';
 import { buildPoolView } from '../../src/metrics/pool-view.js';
 import { cappedEntries, MAX_LABEL_VALUES } from '../../src/metrics/scraped-counter.js';
-import type { ClientSnapshot, PoolSnapshot, ServerSnapshot, StateSnapshot } from '../../src/admin/control.js';
+import type { ClientSnapshot, PoolSnapshot, ServerSnapshot, StateSnapshot } from '../../src/control/contract.js';
 
 function pool(database: string, user: string): PoolSnapshot {
   return { database, user, poolMode: 'transaction', clActive: 0, clWaiting: 0, clIdle: 0, svActive: 0, svIdle: 0, svLogin: 0, maxWaitMs: 0, paused: false };

@@ -81,7 +81,7 @@ t.test('waiters are served FIFO and the pool never exceeds its size', async (t) 
   await tick();
   t.ok(ws[1]!.server);
   t.equal(ws[2]!.server, null);
-  pool.release(s1, true);
+  pool.release(s1);
   t.equal(ws[2]!.server, s1, 'a released server goes straight to the next waiter');
   t.equal(pool.serverCount, 2);
 });
@@ -92,7 +92,7 @@ t.test('released servers are reused, most recent first', async (t) => {
   pool.acquire(a);
   const s = factory.succeed();
   await tick();
-  pool.release(s, true);
+  pool.release(s);
   t.equal(pool.idleCount, 1);
   const b = new Waiter();
   pool.acquire(b);
@@ -106,7 +106,7 @@ t.test('an unclean or close-needed server is closed, not reused', async (t) => {
   pool.acquire(a);
   const s = factory.succeed();
   await tick();
-  pool.release(s, false);
+  pool.discard(s, 'test');
   t.ok(s.closed);
   t.equal(pool.serverCount, 0);
   const b = new Waiter();
@@ -114,8 +114,8 @@ t.test('an unclean or close-needed server is closed, not reused', async (t) => {
   const s2 = factory.succeed();
   await tick();
   s2.closeNeeded = true;
-  pool.release(s2, true);
-  t.equal(s2.closed, 'close needed');
+  pool.release(s2);
+  t.equal(s2.closed, 'close_needed');
 });
 
 t.test('query_wait_timeout fails the oldest waiters with a clear error', async (t) => {
@@ -171,8 +171,8 @@ t.test('idle timeout, lifetime and min_pool_size', async (t) => {
   for (const x of w) pool.acquire(x);
   const s2 = factory.succeed();
   await tick();
-  pool.release(w[0]!.server!, true);
-  pool.release(w[1]!.server!, true);
+  pool.release(w[0]!.server!);
+  pool.release(w[1]!.server!);
   t.equal(pool.idleCount, 2);
   clock.now += 1500;
   pool.sweep(clock.now);

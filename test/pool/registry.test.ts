@@ -106,7 +106,7 @@ t.test('a pool with servers or waiters is not retired', async (t) => {
   factory.pending.shift()!(new FakeServer());
   await new Promise((r) => setImmediate(r));
   t.ok(w.server !== null);
-  e.pool.release(w.server!, true);
+  e.pool.release(w.server!);
   reg.sweep(4 * HOUR);
   t.same(keys(reg), ['app/alice'], 'an idle server (server_idle_timeout 0 keeps it)');
   e.pool.forget(e.pool.servers().idle[0]!);

@@ -68,8 +68,7 @@ t.test('the backpressure pause ends with the link: the next client is answered',
     socket,
     { socket, reader, params: new Map(), processId: 1, secretKey: 2, txStatus: TxStatus.Idle },
     1 << 20,
-    (_s, clean) => releases.push(clean),
-    () => {},
+    { release: () => releases.push(true), discard: () => releases.push(false), onClosed: () => {}, cleanupTimeoutMs: () => 0 },
   );
 
   // The answer that ends the first client's transaction arrives while its socket is full.

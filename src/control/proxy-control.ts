@@ -1,19 +1,20 @@
 // The Control verbs and snapshots over the running proxy: the one place that reads pools, client
 // sessions and server connections on behalf of the admin surfaces (HTTP, console, metrics).
 
-import { AdminError, type PrimaryHintResult, type ClientSnapshot, type ConfigRow, type Control, type DatabaseSnapshot, type InTransactionClient, type PauseResult, type PoolSnapshot, type ResumeResult, type ServerSnapshot, type StateSnapshot, type StatsSnapshot } from './admin/control.js';
-import { SETTINGS_TABLE, formatSetting } from './config/settings.js';
-import { TxStatus } from './protocol/message-types.js';
-import { ClientState, type ClientSession } from './proxy/client-session.js';
-import type { ServerConn } from './proxy/server-conn.js';
-import type { PauseController } from './pool/pause.js';
-import type { ProxyContext } from './proxy/context.js';
-import type { UpstreamConnector } from './upstream/connector.js';
-import type { PrimaryHints } from './upstream/primary-hints.js';
-import { VERSION } from './version.js';
+import { AdminError, type PrimaryHintResult, type ClientSnapshot, type ConfigRow, type Control, type DatabaseSnapshot, type InTransactionClient, type PauseResult, type PoolSnapshot, type ResumeResult, type ServerSnapshot, type StateSnapshot, type StatsSnapshot } from './contract.js';
+import { SETTINGS_TABLE, formatSetting } from '../config/settings.js';
+import { TxStatus } from '../protocol/message-types.js';
+import { ClientState, type ClientSession } from '../proxy/client-session.js';
+import type { ServerConn } from '../proxy/server-conn.js';
+import type { PauseController } from '../pool/pause.js';
+import type { ProxyContext } from '../proxy/context.js';
+import type { UpstreamConnector } from '../upstream/connector.js';
+import type { PrimaryHints } from '../upstream/primary-hints.js';
+import { VERSION } from '../version.js';
+import { Disconnect, ErrorCode, PgRelayError } from '../errors.js';
 
 export interface ControlParts {
-  readonly ctx: ProxyContext;
+  readonly ctx: Omit<ProxyContext, 'openConsole'>;
   readonly clients: ReadonlySet<ClientSession>;
   readonly pause: PauseController;
   readonly connector: UpstreamConnector;
@@ -24,12 +25,28 @@ export interface ControlParts {
   shuttingDown(): boolean;
 }
 
+/**
+ * Clients inside a transaction on `database` (null = any): linked, and their server is not idle
+ * or has requests outstanding. The pause drain reports them when its deadline passes.
+ */
+export function clientsInTransaction(clients: Iterable<ClientSession>, database: string | null): InTransactionClient[] {
+  const now = Date.now();
+  const out: InTransactionClient[] = [];
+  for (const c of clients) {
+    if (c.state !== ClientState.active || c.server === null) continue;
+    if (database !== null && c.database !== database) continue;
+    if (c.server.txStatus === TxStatus.Idle && c.outstanding === 0) continue;
+    out.push({ client: c.id, user: c.user, database: c.database, addr: c.remoteAddress, port: c.remotePort, idleMs: now - c.lastActivity });
+  }
+  return out;
+}
+
 const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined || ms === 0 ? null : new Date(ms).toISOString());
 
 export class ProxyControl implements Control {
   constructor(private readonly parts: ControlParts) {}
 
-  private get ctx(): ProxyContext {
+  private get ctx(): Omit<ProxyContext, 'openConsole'> {
     return this.parts.ctx;
   }
 
@@ -73,7 +90,7 @@ export class ProxyControl implements Control {
   reconnect(database?: string): number {
     const db = this.scope(database);
     let n = 0;
-    for (const e of this.ctx.registry.all()) if (db === null || e.pool.database === db) n += e.pool.reconnect('RECONNECT');
+    for (const e of this.ctx.registry.all()) if (db === null || e.pool.database === db) n += e.pool.reconnect(Disconnect.Reconnect);
     return n;
   }
 
@@ -97,11 +114,11 @@ export class ProxyControl implements Control {
       // Console sessions are not the database's clients (and KILL must answer its caller).
       if (c.state === ClientState.console) continue;
       if (db === null || c.database === db) {
-        c.fatal('57P01', 'terminating connection due to administrator command (KILL)', 'KILL');
+        c.fatal(new PgRelayError(ErrorCode.Killed, 'terminating connection due to administrator command (KILL)'));
         n++;
       }
     }
-    for (const e of this.ctx.registry.all()) if (db === null || e.pool.database === db) e.pool.reconnect('KILL');
+    for (const e of this.ctx.registry.all()) if (db === null || e.pool.database === db) e.pool.reconnect(Disconnect.Kill);
     return n;
   }
 
@@ -133,15 +150,7 @@ export class ProxyControl implements Control {
   }
 
   inTransaction(database: string | null): InTransactionClient[] {
-    const now = Date.now();
-    const out: InTransactionClient[] = [];
-    for (const c of this.parts.clients) {
-      if (c.state !== ClientState.active || c.server === null) continue;
-      if (database !== null && c.database !== database) continue;
-      if (c.server.txStatus === TxStatus.Idle && c.outstanding === 0) continue;
-      out.push({ client: c.id, user: c.user, database: c.database, addr: c.remoteAddress, port: c.remotePort, idleMs: now - c.lastActivity });
-    }
-    return out;
+    return clientsInTransaction(this.parts.clients, database);
   }
 
   state(): StateSnapshot {

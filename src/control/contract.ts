@@ -1,5 +1,9 @@
-// The verbs and read-only snapshots that every admin surface (HTTP API, SQL console, signals,
-// metrics) uses. Observers only see these plain objects, never pool or socket internals.
+// The control contract: the verbs and read-only snapshots that every admin surface (HTTP API, SQL
+// console, signals, metrics) uses. Observers only see these plain objects, never pool or socket
+// internals. Implemented by proxy-control.ts.
+
+/** The virtual database name of the admin console, as in PgBouncer. */
+export const CONSOLE_DATABASE = 'pgbouncer';
 
 /** Outcome of a PAUSE: drained, timed out (pool stays paused), or overtaken by a RESUME. */
 export interface PauseResult {

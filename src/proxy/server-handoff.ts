@@ -1,0 +1,60 @@
+// Handing a server from one owner to the next: what runs on it before a client's bytes do (the
+// server_check_query and the replay of the client's session parameters), and what happens to it
+// when its client leaves while linked (the server-return policy).
+
+import { TxStatus } from '../protocol/message-types.js';
+import { replaySql } from './session-params.js';
+import { Disconnect } from '../errors.js';
+import type { Settings } from '../config/types.js';
+import type { ServerConn } from './server-conn.js';
+
+/**
+ * The SQL a server must run before it serves a client, or '': server_check_query when the server
+ * has been idle longer than server_check_delay (PgBouncer's rule: prove it is alive), and the SETs
+ * that bring its tracked parameters to the client's. One Query, one round trip.
+ */
+export function linkQuery(settings: Settings, now: number, server: ServerConn, clientParams: ReadonlyMap<string, string>, clientSig: string): string {
+  const checkSql = settings.serverCheckQuery.trim().replace(/;*$/, '');
+  const check = checkSql !== '' && now - server.idleSince >= settings.serverCheckDelayMs ? `${checkSql};` : '';
+  const replay = clientSig === server.paramsSignature ? '' : replaySql(clientParams, server.params);
+  return check + replay;
+}
+
+/** Where the departed client's protocol stood when it left. */
+export interface Departure {
+  /** Requests sent and not yet answered. */
+  readonly outstanding: number;
+  /** Extended-protocol messages sent since the last Sync. */
+  readonly unsynced: boolean;
+  /** No partial message was forwarded (the client's frame scanner is between frames). */
+  readonly atBoundary: boolean;
+  readonly transactionPooling: boolean;
+}
+
+/**
+ * The client left while linked. A server is reused only when it stands at a protocol boundary
+ * (see server-conn.ts): every request answered, no extended-protocol message since the last
+ * Sync, no COPY, none of pgrelay's own queries running. Then an open transaction is rolled back
+ * (ROLLBACK cannot commit anything), or in session pooling server_reset_query runs, under
+ * server_cleanup_timeout. Anything else is closed: PostgreSQL rolls back whatever the backend had
+ * not committed when its connection ends, and nobody else's Sync can commit it.
+ */
+export function returnAfterDeparture(server: ServerConn, left: Departure, settings: Settings): void {
+  server.unlink();
+  if (left.outstanding > 0 || !left.atBoundary) {
+    server.discard(Disconnect.ClientLeftMidRequest);
+    return;
+  }
+  if (left.unsynced) {
+    server.discard(Disconnect.ClientLeftUnsynced);
+    return;
+  }
+  if (server.copyIn || server.state === 'internal') {
+    server.discard(Disconnect.ClientLeftBusy);
+    return;
+  }
+  // Session pooling resets the session after the ROLLBACK (DISCARD ALL cannot run inside a
+  // transaction block, so they are two queries).
+  const reset = left.transactionPooling ? server.resetOnRelease : settings.serverResetQuery;
+  server.resetThenRelease(server.txStatus !== TxStatus.Idle ? ['ROLLBACK', reset] : [reset]);
+}
