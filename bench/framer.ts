@@ -11,7 +11,7 @@ import { Backend } from '../src/protocol/message-types.js';
 
 // The very tables the proxy scans with, so the benchmark cannot drift from the forwarding path.
 import { SERVER_FRAMES } from '../src/proxy/server-conn.js';
-import { CLIENT_FRAMES } from '../src/proxy/client-session.js';
+import { CLIENT_FRAMES } from '../src/proxy/client-protocol.js';
 
 export interface FramerResult {
   scenario: string;

@@ -4,7 +4,8 @@
 import { AdminError, type PrimaryHintResult, type ClientSnapshot, type ConfigRow, type Control, type DatabaseSnapshot, type InTransactionClient, type PauseResult, type PoolSnapshot, type ResumeResult, type ServerSnapshot, type StateSnapshot, type StatsSnapshot } from './contract.js';
 import { SETTINGS_TABLE, formatSetting } from '../config/settings.js';
 import { TxStatus } from '../protocol/message-types.js';
-import { ClientState, type ClientSession } from '../proxy/client-session.js';
+import type { ClientSession } from '../proxy/client-session.js';
+import { ClientState } from '../proxy/client-state.js';
 import type { ServerConn } from '../proxy/server-conn.js';
 import type { PauseController } from '../pool/pause.js';
 import type { ProxyContext } from '../proxy/context.js';
@@ -35,7 +36,7 @@ export function clientsInTransaction(clients: Iterable<ClientSession>, database:
   for (const c of clients) {
     if (c.state !== ClientState.active || c.server === null) continue;
     if (database !== null && c.database !== database) continue;
-    if (c.server.txStatus === TxStatus.Idle && c.outstanding === 0) continue;
+    if (c.server.txStatus === TxStatus.Idle && c.protocol.outstanding === 0) continue;
     out.push({ client: c.id, user: c.user, database: c.database, addr: c.remoteAddress, port: c.remotePort, idleMs: now - c.lastActivity });
   }
   return out;

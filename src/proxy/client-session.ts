@@ -9,67 +9,28 @@
 
 import type net from 'node:net';
 import { randomInt } from 'node:crypto';
-import { FrameScanner, frameModes, type FrameSink } from '../protocol/frame-scanner.js';
-import { Frontend, TxStatus } from '../protocol/message-types.js';
+import { ClientProtocol, type ProtocolEvents } from './client-protocol.js';
+import { ClientState, MAX_LINK_ATTEMPTS, type CloseOptions } from './client-state.js';
 import { errorResponse, ReadyForQueryIdle } from '../protocol/backend-messages.js';
 import { ProtocolError } from '../protocol/readers.js';
 import { Disconnect, ErrorCode, errorDisconnect, PgRelayError } from '../errors.js';
-import { paramsSignature } from './session-params.js';
-import { readIntoShared, writeView } from './socket-io.js';
+import { ClientParams } from './session-params.js';
+import { writeView } from './socket-io.js';
+import { attachClientSocket, type SocketOwner } from './client-socket.js';
 import { ClientLogin, type LoginOutcome } from './client-login.js';
 import { HeldRequests } from './held-requests.js';
 import { sendCancel } from './cancel.js';
-import { linkQuery, returnAfterDeparture } from './server-handoff.js';
+import { linkQuery, prepareLinked, returnAfterDeparture } from './server-handoff.js';
+import { answerToLoss, LossAnswer } from './loss-policy.js';
 import type { PoolServer, PoolWaiter } from '../pool/pool.js';
 import type { PoolEntry } from '../pool/registry.js';
 import type { CancelTarget, ConsoleLink, ProxyContext } from './context.js';
 import { CONSOLE_DATABASE } from '../control/contract.js';
-import { ServerQueryError, type ServerClient, type ServerConn, type ServerLoss } from './server-conn.js';
-
-/** One state per lifecycle step; changed only by setState(). */
-export const ClientState = {
-  login: 'login',
-  idle: 'idle',
-  waiting: 'waiting',
-  linking: 'linking',
-  active: 'active',
-  /** Logged in to the admin console (database "pgbouncer"): no server is ever linked. */
-  console: 'console',
-  closed: 'closed',
-} as const;
-export type ClientState = (typeof ClientState)[keyof typeof ClientState];
-
-// Header-mode frames: what the release rule counts (requests, Syncs, extended-protocol messages
-// waiting for a Sync) and Terminate, which is never forwarded. Bodies still travel blind.
-export const CLIENT_FRAMES = frameModes(
-  [Frontend.Query, Frontend.Sync, Frontend.FunctionCall, Frontend.Terminate, Frontend.Parse, Frontend.Bind, Frontend.Describe, Frontend.Execute, Frontend.Close, Frontend.Flush],
-  [],
-);
-
-/**
- * Servers a client may try before its request has reached any of them: a server lost while being
- * prepared for it (check query, SET replay) is replaced, a few times, without the client knowing.
- */
-const MAX_LINK_ATTEMPTS = 4;
-
-/** How close() ends the socket and what it records. */
-export interface CloseOptions {
-  /** Count and log the disconnect (false for a CancelRequest connection, which is not a session). */
-  readonly counted?: boolean;
-  /**
-   * The client ended the session itself (Terminate, EOF, CancelRequest): once everything written
-   * has reached the kernel the socket is destroyed at once, with no shutdown round trip.
-   */
-  readonly byClient?: boolean;
-}
+import type { ServerClient, ServerConn, ServerLoss } from './server-conn.js';
 
 let nextClientId = 1;
 
-/** The session a client socket belongs to, for the shared socket listeners. */
-const SESSION = Symbol('pgrelay.clientSession');
-type OwnedSocket = net.Socket & { [SESSION]?: ClientSession };
-
-export class ClientSession implements PoolWaiter, ServerClient, FrameSink, CancelTarget {
+export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, CancelTarget, SocketOwner {
   readonly id = nextClientId++;
   state: ClientState = ClientState.login;
   readonly connectedAt: number;
@@ -79,36 +40,23 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   transactionPooling = true;
   readonly processId: number;
   readonly secretKey: number;
-  /** Tracked session parameters; after login possibly shared with other sessions (see setParam). */
-  params: Map<string, string> = new Map();
+  /** Tracked session parameters: what is replayed on whichever server the client gets. */
+  readonly params = new ClientParams();
   server: ServerConn | null = null;
-  /** Requests (Query, Sync, FunctionCall) sent to a server and not yet answered by ReadyForQuery. */
-  outstanding = 0;
-  /** Extended-protocol messages were sent since the last Sync (see ServerClient.unsynced). */
-  unsynced = false;
-  /**
-   * The status byte of the last ReadyForQuery this client was sent: what it believes about its
-   * transaction. A client that believes it is inside one is never told 'I' by pgrelay.
-   */
-  txStatus: number = TxStatus.Idle;
+  /** Where the client stands in the protocol (what the release, departure and loss rules read). */
+  readonly protocol: ClientProtocol;
   /** PoolWaiter: when it joined the pool's queue (0 when not waiting). */
   waitingSince = 0;
   lastActivity: number;
   /** When the current server was linked (ms), for transaction time stats. */
   linkedAt = 0;
 
-  private readonly scanner: FrameScanner;
   /** The login until it is over; dropped then (an idle client should cost as little as possible). */
   private login: ClientLogin | null;
   private console: ConsoleLink | null = null;
   private readonly held = new HeldRequests();
-  private paramsShared = false;
-  /** paramsSignature() of `params`, computed when first needed after a change. */
-  private paramsSig: string | null = null;
   /** Servers tried for the request now waiting (see MAX_LINK_ATTEMPTS). */
   private linkAttempts = 0;
-  /** The client sent Terminate. */
-  private terminated = false;
   /** The client's socket is gone while its requests wait for a server (see holdingRequests). */
   private departed = false;
 
@@ -121,20 +69,13 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   ) {
     this.connectedAt = ctx.clock.now;
     this.lastActivity = this.connectedAt;
-    this.scanner = new FrameScanner(CLIENT_FRAMES, ctx.config.settings.maxPacketSize, this);
+    this.protocol = new ClientProtocol(ctx.config.settings.maxPacketSize, this);
     // BackendKeyData of our own: the client's cancel key never names a real backend.
     let pid = randomInt(1, 0x7fffffff);
     while (ctx.cancelKeys.has(pid)) pid = randomInt(1, 0x7fffffff);
     this.processId = pid;
     this.secretKey = randomInt(-0x80000000, 0x7fffffff);
-    socket.setNoDelay(true);
-    // Shared listeners that find the session on the socket: four closures per client add up
-    // with ten thousand idle clients.
-    (socket as OwnedSocket)[SESSION] = this;
-    readIntoShared(socket, ClientSession.onSocketData);
-    socket.on('drain', ClientSession.onSocketDrain);
-    socket.on('error', ClientSession.onSocketError);
-    socket.on('close', ClientSession.onSocketClose);
+    attachClientSocket(socket, this);
     this.login = new ClientLogin(this, ctx);
     this.login.run().then(
       (outcome) => this.onLoggedIn(outcome),
@@ -142,17 +83,14 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     );
   }
 
-  private static onSocketData(this: OwnedSocket, chunk: Buffer): void {
-    this[SESSION]!.onData(chunk);
+  /** SocketOwner: a server paused for this client's full socket may be read again. */
+  onDrain(): void {
+    this.server?.resumeReading();
   }
-  private static onSocketDrain(this: OwnedSocket): void {
-    this[SESSION]!.server?.resumeReading();
-  }
-  private static onSocketError(this: OwnedSocket, err: Error): void {
-    this[SESSION]!.close(Disconnect.ClientSocketError, err.message);
-  }
-  private static onSocketClose(this: OwnedSocket): void {
-    this[SESSION]!.onSocketClosed();
+
+  /** SocketOwner */
+  onSocketError(err: Error): void {
+    this.close(Disconnect.ClientSocketError, err.message);
   }
 
   // Addresses are read when asked for (SHOW CLIENTS, logs): node caches them on the socket, and
@@ -230,9 +168,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
         this.database = outcome.database;
         this.entry = outcome.entry;
         this.transactionPooling = outcome.entry.mode === 'transaction';
-        this.params = outcome.params;
-        this.paramsSig = outcome.paramsSig;
-        this.paramsShared = true;
+        this.params.adopt(outcome.params, outcome.paramsSig);
         this.ctx.cancelKeys.set(this.processId, this);
         this.setState(ClientState.idle);
         if (this.ctx.config.settings.logConnections) {
@@ -258,8 +194,8 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
 
   // ---- forwarding --------------------------------------------------------------------------
 
-  /** Each read; `chunk` is a view of the shared read buffer, valid only during this call. */
-  private onData(chunk: Buffer): void {
+  /** SocketOwner: each read; `chunk` is a view of the shared read buffer, valid only during this call. */
+  onData(chunk: Buffer): void {
     switch (this.state) {
       case ClientState.login:
         this.login!.push(chunk);
@@ -277,8 +213,9 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     this.ctx.stats.bytesFromClients += chunk.length;
     if (this.entry !== null) this.entry.pool.stats.bytesReceived += chunk.length;
     this.lastActivity = this.ctx.clock.now;
-    const end = this.scanner.scan(chunk);
-    const carry = this.scanner.carry;
+    const scanner = this.protocol.scanner;
+    const end = scanner.scan(chunk);
+    const carry = scanner.carry;
     if (this.state === ClientState.active) {
       if (!this.server!.write(carry, chunk, end)) this.socket.pause();
     } else if (end > 0 || carry !== null) {
@@ -299,38 +236,16 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
       // enough is held, so a client cannot make us buffer without bound.
       if (this.held.overLimit && !this.linked) this.socket.pause();
     }
-    if (this.scanner.stopped && !this.terminated) this.close(Disconnect.ClientClosed, 'client sent an invalid message length');
+    if (scanner.stopped && !this.protocol.terminated) this.close(Disconnect.ClientClosed, 'client sent an invalid message length');
   }
 
-  onHeader(type: number): boolean {
-    switch (type) {
-      case Frontend.Terminate:
-        this.terminated = true;
-        // Terminate is never forwarded: the server belongs to the pool, not to this client.
-        queueMicrotask(() => this.onTerminate());
-        return false;
-      case Frontend.Sync:
-        // Sync ends the pipeline: one ReadyForQuery will answer it.
-        this.unsynced = false;
-        this.outstanding++;
-        return true;
-      case Frontend.Query:
-        this.outstanding++;
-        this.ctx.stats.queries++;
-        if (this.entry !== null) this.entry.pool.stats.queries++;
-        return true;
-      case Frontend.FunctionCall:
-        this.outstanding++;
-        return true;
-      default:
-        // Parse, Bind, Describe, Execute, Close, Flush: nothing is final until the next Sync.
-        this.unsynced = true;
-        return true;
-    }
+  /** ProtocolEvents: a simple-protocol Query went out. */
+  onQuery(): void {
+    this.ctx.stats.queries++;
+    if (this.entry !== null) this.entry.pool.stats.queries++;
   }
 
-  onFrame(): void {}
-
+  /** ProtocolEvents */
   onBadLength(type: number, length: number): void {
     const max = this.ctx.config.settings.maxPacketSize;
     this.fatal(
@@ -346,10 +261,11 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
    * the session once they are written); a partial message never does.
    */
   private get holdingRequests(): boolean {
-    return (this.state === ClientState.waiting || this.state === ClientState.linking) && !this.held.isEmpty && (this.terminated || this.scanner.atBoundary);
+    return (this.state === ClientState.waiting || this.state === ClientState.linking) && !this.held.isEmpty && (this.protocol.terminated || this.protocol.atBoundary);
   }
 
-  private onTerminate(): void {
+  /** ProtocolEvents */
+  onTerminate(): void {
     if (this.holdingRequests) {
       this.socket.pause(); // nothing after a Terminate is read
       return;
@@ -357,7 +273,8 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     this.close(Disconnect.ClientTerminated, '', { byClient: true });
   }
 
-  private onSocketClosed(): void {
+  /** SocketOwner */
+  onSocketClosed(): void {
     if (this.holdingRequests) {
       this.departed = true;
       return;
@@ -377,35 +294,23 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     s.link(this);
     this.setState(ClientState.linking);
     this.linkAttempts++;
-    this.paramsSig ??= paramsSignature(this.params);
-    const sql = linkQuery(this.ctx.config.settings, this.ctx.clock.now, s, this.params, this.paramsSig);
+    const sql = linkQuery(this.ctx.config.settings, this.ctx.clock.now, s, this.params.values, this.params.signature);
     if (sql === '') {
       this.startForwarding();
       return;
     }
-    s.runInternal(sql).then(
-      () => {
-        s.endInternal();
-        if (this.server === s && this.state === ClientState.linking) this.startForwarding();
-      },
-      (err: Error) => {
-        if (this.server !== s) return;
-        this.server = null;
-        s.unlink();
-        if (err instanceof ServerQueryError) {
-          // The server answered: it is in sync, and the client's own settings are what it
-          // refused (a bad client_encoding, an unknown option). Another server would refuse them
-          // too, so the client learns why, as PostgreSQL would tell it at startup.
-          s.endInternal();
-          if (s.txStatus === TxStatus.Idle) s.release();
-          else s.discard(Disconnect.PrepareFailed);
-          this.fatal(new PgRelayError(ErrorCode.SessionSettingRefused, `could not apply the session's settings on a server: ${err.message}`, err.sqlstate || undefined));
-          return;
-        }
-        s.discard(Disconnect.PrepareFailed);
-        this.relink(new PgRelayError(ErrorCode.ServerPrepareFailed, `could not prepare a server connection: ${err.message}`));
-      },
-    );
+    prepareLinked(s, sql).then((outcome) => {
+      // The client may have left meanwhile (close() disposed of the server then).
+      if (this.server !== s || this.state !== ClientState.linking) return;
+      if (outcome.kind === 'ready') {
+        this.startForwarding();
+        return;
+      }
+      this.server = null;
+      // Refused: the client's own settings are wrong, and another server would refuse them too.
+      if (outcome.kind === 'refused') this.fatal(outcome.error);
+      else this.relink(outcome.error);
+    });
   }
 
   /** Nothing of the client's reached the lost server: another one may serve it, a few times over. */
@@ -429,10 +334,10 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     this.entry!.pool.stats.transactions++;
     this.linkedAt = Date.now();
     const ok = this.held.flushTo(this.server!);
-    if (this.terminated || this.departed) {
+    if (this.protocol.terminated || this.departed) {
       // Written; the server is closed behind them (returnAfterDeparture), so PostgreSQL runs
       // them and ends.
-      this.close(this.terminated ? Disconnect.ClientTerminated : Disconnect.ClientClosed);
+      this.close(this.protocol.terminated ? Disconnect.ClientTerminated : Disconnect.ClientClosed);
       return;
     }
     if (!ok) this.socket.pause();
@@ -445,13 +350,7 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   }
 
   setParam(name: string, value: string): void {
-    if (this.paramsShared) {
-      // Copy on write: other sessions may hold the same map.
-      this.params = new Map(this.params);
-      this.paramsShared = false;
-    }
     this.params.set(name, value);
-    this.paramsSig = null;
   }
 
   forwardFromServer(carry: Buffer | null, chunk: Buffer, end: number): boolean {
@@ -477,31 +376,29 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     this.server = null;
     if (this.state === ClientState.closed) return;
     const lost = new PgRelayError(ErrorCode.ServerLost, `server connection lost: ${loss.reason}`);
-    if (this.state === ClientState.linking) {
-      this.relink(lost);
-      return;
+    const answer = answerToLoss({
+      linking: this.state === ClientState.linking,
+      fatalForwarded: loss.fatalForwarded,
+      transactionPooling: this.transactionPooling,
+      txStatus: this.protocol.txStatus,
+      outstanding: this.protocol.outstanding,
+      unsynced: this.protocol.unsynced,
+      atBoundary: this.protocol.atBoundary,
+    });
+    switch (answer) {
+      case LossAnswer.Relink:
+        this.relink(lost);
+        return;
+      case LossAnswer.End:
+        this.close(Disconnect.ServerEndedSession, loss.reason);
+        return;
+      case LossAnswer.FailRequests:
+        this.failOutstanding(lost);
+        return;
+      case LossAnswer.Fatal:
+        this.fatal(lost);
+        return;
     }
-    if (loss.fatalForwarded) {
-      // The client already has the server's FATAL; libpq and friends treat the connection as
-      // gone after that, so end it rather than answer again.
-      this.close(Disconnect.ServerEndedSession, loss.reason);
-      return;
-    }
-    // The one case where the client may go on: transaction pooling, it believed no transaction
-    // was open (its last ReadyForQuery said 'I'), and every request it sent is whole and
-    // complete (Syncs included). Its unanswered autocommit statements failed; an idle
-    // ReadyForQuery after each error is then exactly what PostgreSQL would say.
-    //
-    // Everything else closes the client with a FATAL, as PostgreSQL's own backend death would.
-    // Inside BEGIN ('T' or 'E') an 'I' would turn the rest of the client's transaction into
-    // autocommit statements: part 2 committed, part 1 lost. pgrelay cannot stand in for the lost
-    // transaction either (its savepoints, its ROLLBACK TO, its prepared statements are gone), so
-    // the honest answer is the one a backend crash gives.
-    if (this.transactionPooling && this.txStatus === TxStatus.Idle && this.outstanding > 0 && !this.unsynced && this.scanner.atBoundary) {
-      this.failOutstanding(lost);
-      return;
-    }
-    this.fatal(lost);
   }
 
   /**
@@ -512,17 +409,16 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
   private failOutstanding(err: PgRelayError): void {
     const reply = errorResponse({ severity: 'ERROR', code: err.sqlstate, message: err.message });
     this.socket.cork();
-    for (let i = 0; i < Math.max(this.outstanding, 1); i++) {
+    for (let i = 0; i < Math.max(this.protocol.outstanding, 1); i++) {
       this.socket.write(reply);
       this.socket.write(ReadyForQueryIdle);
     }
     this.socket.uncork();
-    this.outstanding = 0;
-    this.txStatus = TxStatus.Idle;
+    this.protocol.answeredAll();
     this.setState(ClientState.idle);
   }
 
-  /** CancelTarget: forward to the server running our work, with that server's key. */
+  /** CancelTarget: forward to the server running our work, or cancel requests still held for one. */
   cancel(): void {
     const s = this.server;
     if (s !== null && this.state === ClientState.active) {
@@ -531,9 +427,8 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
       return;
     }
     // Only whole requests, each with its Sync: answering a half-sent pipeline would give the
-    // client a ReadyForQuery it did not ask for yet.
-    if (this.state === ClientState.waiting && this.outstanding > 0 && !this.unsynced && this.scanner.atBoundary && this.entry!.pool.cancelWait(this)) {
-      // A request still held for a server never reached PostgreSQL: answer it as canceled.
+    // client a ReadyForQuery it did not ask for yet. They never reached PostgreSQL.
+    if (this.state === ClientState.waiting && this.protocol.wholeRequestsPending && this.entry!.pool.cancelWait(this)) {
       this.ctx.stats.cancelsForwarded++;
       this.held.clear();
       this.failOutstanding(new PgRelayError(ErrorCode.QueryCanceled, 'canceling statement due to user request'));
@@ -570,7 +465,8 @@ export class ClientSession implements PoolWaiter, ServerClient, FrameSink, Cance
     const server = this.server;
     this.server = null;
     if (server !== null) {
-      returnAfterDeparture(server, { outstanding: this.outstanding, unsynced: this.unsynced, atBoundary: this.scanner.atBoundary, transactionPooling: this.transactionPooling }, this.ctx.config.settings);
+      const p = this.protocol;
+      returnAfterDeparture(server, { outstanding: p.outstanding, unsynced: p.unsynced, atBoundary: p.atBoundary, transactionPooling: this.transactionPooling }, this.ctx.config.settings);
     }
     this.held.clear();
     if (opts.byClient === true && this.socket.writableLength === 0) {

@@ -3,7 +3,8 @@
 
 import { TxStatus } from '../protocol/message-types.js';
 import { ErrorCode, PgRelayError } from '../errors.js';
-import { ClientState, type ClientSession } from './client-session.js';
+import type { ClientSession } from './client-session.js';
+import { ClientState } from './client-state.js';
 import type { Settings } from '../config/types.js';
 
 export function sweepClients(clients: Iterable<ClientSession>, settings: Settings, now: number): void {
@@ -19,7 +20,7 @@ export function sweepClients(clients: Iterable<ClientSession>, settings: Setting
       case ClientState.active: {
         const s = c.server;
         // Idle in transaction: the server says T/E, nothing is outstanding, and the client is quiet.
-        if (idleTx > 0 && s !== null && s.txStatus !== TxStatus.Idle && c.outstanding === 0 && now - c.lastActivity >= idleTx) {
+        if (idleTx > 0 && s !== null && s.txStatus !== TxStatus.Idle && c.protocol.outstanding === 0 && now - c.lastActivity >= idleTx) {
           expired.push([c, new PgRelayError(ErrorCode.IdleTransactionTimeout, 'terminating connection due to idle-in-transaction timeout (idle_transaction_timeout)')]);
         }
         break;

@@ -19,6 +19,7 @@ import type { LoginResult } from './server-login.js';
 import type { ReadSlot } from './read-slot.js';
 import { writeView } from './socket-io.js';
 import { paramsSignature } from './session-params.js';
+import type { ProtocolPosition } from './client-protocol.js';
 import { Disconnect } from '../errors.js';
 
 /** How a linked client learns that its server is gone. */
@@ -30,15 +31,8 @@ export interface ServerLoss {
 
 /** What a server connection needs of the client it is linked to. */
 export interface ServerClient {
-  /** Requests (Query, Sync, FunctionCall) sent to the server and not yet answered by ReadyForQuery. */
-  outstanding: number;
-  /**
-   * An extended-protocol message (Parse, Bind, Describe, Execute, Close, Flush) was sent since the
-   * last Sync: the server is inside an unfinished pipeline whatever its last ReadyForQuery said.
-   */
-  readonly unsynced: boolean;
-  /** The status of the last ReadyForQuery the client was sent: its own view of its transaction. */
-  txStatus: number;
+  /** Where the client stands in the protocol; the server counts its answers here. */
+  readonly protocol: ProtocolPosition;
   readonly id: number;
   /** Writes server bytes to the client; false when the client's socket buffer is full. */
   forwardFromServer(carry: Buffer | null, chunk: Buffer, end: number): boolean;
@@ -338,15 +332,16 @@ export class ServerConn implements PoolServer, FrameSink {
         }
         const client = this.client;
         if (client === null) return;
-        if (client.outstanding > 0) client.outstanding--;
-        client.txStatus = status;
+        const p = client.protocol;
+        if (p.outstanding > 0) p.outstanding--;
+        p.txStatus = status;
         // The release rule, written once: in transaction pooling the server goes back to the
         // pool when ReadyForQuery says 'I' (no transaction open), every request the client sent
         // has been answered (pipelined Syncs/Queries counted in, ReadyForQuery counted out), no
         // extended-protocol message was sent since the last Sync (P/B/E with its Sync still to
         // come belongs to this client: whoever sent the next Sync would commit it), and no COPY
         // is open. Session pooling keeps the link until the client leaves.
-        if (client.transactionPooling && status === TxStatus.Idle && client.outstanding === 0 && !client.unsynced && !this.copyIn) {
+        if (client.transactionPooling && status === TxStatus.Idle && p.outstanding === 0 && !p.unsynced && !this.copyIn) {
           this.releaseDue = true;
         }
         return;

@@ -4,9 +4,9 @@
 
 import { TxStatus } from '../protocol/message-types.js';
 import { replaySql } from './session-params.js';
-import { Disconnect } from '../errors.js';
+import { Disconnect, ErrorCode, PgRelayError } from '../errors.js';
 import type { Settings } from '../config/types.js';
-import type { ServerConn } from './server-conn.js';
+import { ServerQueryError, type ServerConn } from './server-conn.js';
 
 /**
  * The SQL a server must run before it serves a client, or '': server_check_query when the server
@@ -18,6 +18,45 @@ export function linkQuery(settings: Settings, now: number, server: ServerConn, c
   const check = checkSql !== '' && now - server.idleSince >= settings.serverCheckDelayMs ? `${checkSql};` : '';
   const replay = clientSig === server.paramsSignature ? '' : replaySql(clientParams, server.params);
   return check + replay;
+}
+
+export type PrepareOutcome =
+  /** The server ran the check and the replay: the client's bytes may follow. */
+  | { readonly kind: 'ready' }
+  /** The server refused the client's own settings; it stays usable (released to the pool). */
+  | { readonly kind: 'refused'; readonly error: PgRelayError }
+  /** The server failed (lost, timed out) and was discarded; another one may serve the client. */
+  | { readonly kind: 'lost'; readonly error: PgRelayError };
+
+/**
+ * Runs linkQuery()'s SQL on a server just linked to a client. On failure the server is unlinked
+ * and disposed of, unless the client left meanwhile (its departure disposed of the server then).
+ */
+export async function prepareLinked(server: ServerConn, sql: string): Promise<PrepareOutcome> {
+  const client = server.client;
+  try {
+    await server.runInternal(sql);
+    server.endInternal();
+    return { kind: 'ready' };
+  } catch (err) {
+    const stillOurs = server.client === client && client !== null;
+    if (err instanceof ServerQueryError) {
+      // The server answered, so it is in sync: what it refused is the client's own setting (a
+      // bad client_encoding, an unknown option), and the client learns why, as PostgreSQL would
+      // tell it at startup.
+      if (stillOurs) {
+        server.unlink();
+        if (server.txStatus === TxStatus.Idle) server.release();
+        else server.discard(Disconnect.PrepareFailed);
+      }
+      return { kind: 'refused', error: new PgRelayError(ErrorCode.SessionSettingRefused, `could not apply the session's settings on a server: ${err.message}`, err.sqlstate || undefined) };
+    }
+    if (stillOurs) {
+      server.unlink();
+      server.discard(Disconnect.PrepareFailed);
+    }
+    return { kind: 'lost', error: new PgRelayError(ErrorCode.ServerPrepareFailed, `could not prepare a server connection: ${(err as Error).message}`) };
+  }
 }
 
 /** Where the departed client's protocol stood when it left. */

@@ -67,3 +67,43 @@ export function quoteLiteral(value: string): string {
   const body = value.replace(/'/g, "''");
   return value.includes('\\') ? `E'${body.replace(/\\/g, '\\\\')}'` : `'${body}'`;
 }
+
+/**
+ * A client's tracked values. After login the map is usually shared with other sessions that
+ * logged in with the same values (sharedParams); the first SET of the client's own copies it.
+ */
+export class ClientParams {
+  private map: Map<string, string> = new Map();
+  private shared = false;
+  /** paramsSignature() of the values, computed when first needed after a change. */
+  private sig: string | null = null;
+
+  /** The login's values (possibly shared) and their signature. */
+  adopt(values: Map<string, string>, signature: string): void {
+    this.map = values;
+    this.sig = signature;
+    this.shared = true;
+  }
+
+  get values(): ReadonlyMap<string, string> {
+    return this.map;
+  }
+
+  get signature(): string {
+    return (this.sig ??= paramsSignature(this.map));
+  }
+
+  get(name: string): string | undefined {
+    return this.map.get(name);
+  }
+
+  /** A value the client changed with its own SET (copy on write: others may hold the same map). */
+  set(name: string, value: string): void {
+    if (this.shared) {
+      this.map = new Map(this.map);
+      this.shared = false;
+    }
+    this.map.set(name, value);
+    this.sig = null;
+  }
+}

@@ -16,9 +16,7 @@ const reply = Buffer.concat([CommandComplete, ReadyForQueryIdle]);
 function client(id: number, full: boolean): ServerClient & { got: Buffer[]; released: boolean } {
   return {
     id,
-    outstanding: 1,
-    unsynced: false,
-    txStatus: 0x49,
+    protocol: { outstanding: 1, unsynced: false, txStatus: 0x49 },
     transactionPooling: true,
     got: [],
     released: false,
