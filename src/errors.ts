@@ -32,6 +32,10 @@ export const ErrorCode = {
   /** An admin console command failed (bad syntax, unknown database, refused for stats_users). */
   AdminCommandFailed: 'PGRELAY_ADMIN_COMMAND_FAILED',
   Internal: 'PGRELAY_INTERNAL',
+  /** The server's login exchange was one pgrelay cannot follow (no SCRAM-SHA-256, a bad signature). */
+  ServerProtocolViolation: 'PGRELAY_SERVER_PROTOCOL_VIOLATION',
+  /** The server asked for a password pgrelay does not have for that user. */
+  ServerCredentialMissing: 'PGRELAY_SERVER_CREDENTIAL_MISSING',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -61,6 +65,8 @@ const SQLSTATE_OF: Record<ErrorCode, string> = {
   PGRELAY_SESSION_SETTING_REFUSED: SqlState.InvalidParameterValue,
   PGRELAY_ADMIN_COMMAND_FAILED: SqlState.ProtocolViolation,
   PGRELAY_INTERNAL: SqlState.InternalError,
+  PGRELAY_SERVER_PROTOCOL_VIOLATION: SqlState.ProtocolViolation,
+  PGRELAY_SERVER_CREDENTIAL_MISSING: SqlState.InvalidPassword,
 };
 
 export class PgRelayError extends Error {

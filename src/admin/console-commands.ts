@@ -2,6 +2,7 @@
 // a Statement into a command), execute (calls Control's verbs and builds the reply) and name (the
 // CommandComplete tag). Only the verbs live here; SHOW result sets are in console-show.ts.
 
+import { SqlState } from '../protocol/sqlstate.js';
 import type { Control, PauseResult, InTransactionClient } from '../control/contract.js';
 import { commandComplete, noticeResponse } from '../protocol/backend-messages.js';
 import { ConsoleError, syntaxError, type Statement } from './console-parse.js';
@@ -24,11 +25,11 @@ function dbOpt(database: string | null): { database?: string } {
 }
 
 function notice(message: string, detail?: string): Buffer {
-  return noticeResponse(detail === undefined ? { severity: 'NOTICE', code: '00000', message } : { severity: 'NOTICE', code: '00000', message, detail });
+  return noticeResponse(detail === undefined ? { severity: 'NOTICE', code: SqlState.SuccessfulCompletion, message } : { severity: 'NOTICE', code: SqlState.SuccessfulCompletion, message, detail });
 }
 
 function warning(message: string, detail?: string): Buffer {
-  return noticeResponse(detail === undefined ? { severity: 'WARNING', code: '01000', message } : { severity: 'WARNING', code: '01000', message, detail });
+  return noticeResponse(detail === undefined ? { severity: 'WARNING', code: SqlState.Warning, message } : { severity: 'WARNING', code: SqlState.Warning, message, detail });
 }
 
 /** "client 12 (app@db from 10.0.0.5:41234)"; IPv6 addresses in brackets. */
@@ -66,7 +67,6 @@ export function pauseReply(r: PauseResult): Buffer[] {
           : `still in a transaction: ${listed.join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
       throw new ConsoleError(
         `pause drain timed out after ${Math.round(r.drainMs)} ms; ${who}`,
-        undefined,
         `${r.serversLeft} server connection(s) still open; new transactions stay queued ${pausedUntil(r)}`,
       );
     }

@@ -2,16 +2,15 @@
 // separated by `;`, words are case-insensitive, a name may be "double-quoted" ("" is a quote
 // inside it), and `SET key = value` has its own shape. Pure: strings in, statements out.
 
-import { SqlState } from '../protocol/sqlstate.js';
+import { ErrorCode, PgRelayError } from '../errors.js';
 
-/** An error the console reports to its client as an ErrorResponse (then ReadyForQuery). */
-export class ConsoleError extends Error {
+/** An error the console reports to its client as an ErrorResponse (then ReadyForQuery): 08P01, as PgBouncer. */
+export class ConsoleError extends PgRelayError {
   constructor(
     message: string,
-    readonly sqlstate: string = SqlState.ProtocolViolation,
     readonly detail?: string,
   ) {
-    super(message);
+    super(ErrorCode.AdminCommandFailed, message);
     this.name = 'ConsoleError';
   }
 }

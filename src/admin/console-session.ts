@@ -7,7 +7,7 @@ import { EmptyQueryResponse, errorResponse, ReadyForQueryIdle, type ErrorFields 
 import { Frontend } from '../protocol/message-types.js';
 import { PacketBuffer } from '../protocol/packet-buffer.js';
 import { readCString } from '../protocol/readers.js';
-import { SqlState } from '../protocol/sqlstate.js';
+import { ErrorCode, PgRelayError } from '../errors.js';
 import { ConsoleError, parseStatement, splitStatements } from './console-parse.js';
 import { parseCommand, type AdminCommand } from './console-commands.js';
 
@@ -47,9 +47,8 @@ function errorFields(err: unknown): ErrorFields {
     return err.detail === undefined ? base : { ...base, detail: err.detail };
   }
   // Control's errors (no such database, already paused ...) are the caller's: 08P01 as PgBouncer.
-  if (err instanceof AdminError) return { severity: 'ERROR', code: SqlState.ProtocolViolation, message: err.message };
-  const message = err instanceof Error ? err.message : String(err);
-  return { severity: 'ERROR', code: SqlState.InternalError, message: `internal error: ${message}` };
+  const e = err instanceof AdminError ? new PgRelayError(ErrorCode.AdminCommandFailed, err.message) : new PgRelayError(ErrorCode.Internal, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+  return { severity: 'ERROR', code: e.sqlstate, message: e.message };
 }
 
 export class ConsoleSession {
@@ -69,7 +68,7 @@ export class ConsoleSession {
     this.input.push(chunk);
     this.pump();
     if (this.busy && this.input.length > MAX_CONSOLE_PENDING) {
-      this.fail('too much input queued behind a running command', 'admin console input overflow');
+      this.fail(new PgRelayError(ErrorCode.ProtocolViolation, 'too much input queued behind a running command'), 'admin console input overflow');
     }
   }
 
@@ -85,7 +84,7 @@ export class ConsoleSession {
       try {
         msg = this.input.takeTyped(MAX_CONSOLE_MESSAGE);
       } catch (err) {
-        this.fail((err as Error).message, 'admin console protocol violation');
+        this.fail(new PgRelayError(ErrorCode.ProtocolViolation, (err as Error).message), 'admin console protocol violation');
         return;
       }
       if (msg === null) return;
@@ -100,7 +99,7 @@ export class ConsoleSession {
       try {
         sql = readCString(msg, 5, msg.length)[0];
       } catch (err) {
-        this.fail((err as Error).message, 'admin console protocol violation');
+        this.fail(new PgRelayError(ErrorCode.ProtocolViolation, (err as Error).message), 'admin console protocol violation');
         return;
       }
       this.busy = true;
@@ -109,14 +108,14 @@ export class ConsoleSession {
           this.busy = false;
           this.pump();
         },
-        (err: unknown) => this.fail(`internal error: ${(err as Error).message}`, 'admin console internal error', SqlState.InternalError),
+        (err: unknown) => this.fail(new PgRelayError(ErrorCode.Internal, `internal error: ${(err as Error).message}`), 'admin console internal error'),
       );
     } else if (type === Frontend.Terminate) {
       this.close('client sent Terminate');
     } else if (EXTENDED.has(type)) {
-      this.fail('extended query protocol not supported by the admin console', 'extended query protocol on the admin console');
+      this.fail(new PgRelayError(ErrorCode.ProtocolViolation, 'extended query protocol not supported by the admin console'), 'extended query protocol on the admin console');
     } else {
-      this.fail(`unsupported message type '${String.fromCharCode(type)}' for the admin console`, 'admin console protocol violation');
+      this.fail(new PgRelayError(ErrorCode.ProtocolViolation, `unsupported message type '${String.fromCharCode(type)}' for the admin console`), 'admin console protocol violation');
     }
   }
 
@@ -162,9 +161,9 @@ export class ConsoleSession {
   }
 
   /** A protocol-level error: report it (FATAL, as the connection ends) and close. */
-  private fail(message: string, reason: string, code: string = SqlState.ProtocolViolation): void {
+  private fail(err: PgRelayError, reason: string): void {
     if (this.closed) return;
-    this.write([errorResponse({ severity: 'FATAL', code, message })]);
+    this.write([errorResponse({ severity: 'FATAL', code: err.sqlstate, message: err.message })]);
     this.close(reason);
   }
 

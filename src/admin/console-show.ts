@@ -2,6 +2,7 @@
 // PgBouncer's column names, column order and value rendering (integers as int8, booleans in
 // integer columns as 0/1, times as "YYYY-MM-DD HH:MM:SS UTC", NULL where PgBouncer sends NULL).
 
+import { SqlState } from '../protocol/sqlstate.js';
 import type { ClientSnapshot, ConfigRow, Control, DatabaseSnapshot, PoolSnapshot, ServerSnapshot } from '../control/contract.js';
 import { commandComplete, noticeResponse } from '../protocol/backend-messages.js';
 import { int, pgbTime, table, text, type Col, type ShowItem } from './console-result.js';
@@ -32,7 +33,7 @@ const HELP = [
 ].join('\n');
 
 function showHelp(): Buffer[] {
-  return [noticeResponse({ severity: 'NOTICE', code: '00000', message: 'Console usage', detail: HELP }), commandComplete('SHOW')];
+  return [noticeResponse({ severity: 'NOTICE', code: SqlState.SuccessfulCompletion, message: 'Console usage', detail: HELP }), commandComplete('SHOW')];
 }
 
 function showState(control: Control): Buffer[] {

@@ -1,5 +1,7 @@
 // The one periodic timer: refreshes the coarse clock and runs every sweep (pool timeouts, client
-// timeouts) a few times a second, like PgBouncer's janitor. Connections have no timers of their own.
+// timeouts) a few times a second, like PgBouncer's janitor. Connections keep no periodic timers;
+// the only per-connection timers are one-shot deadlines on rare paths (a query of pgrelay's own,
+// a socket being closed, a server login).
 
 export type Sweep = (now: number) => void;
 

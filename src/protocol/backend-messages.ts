@@ -23,17 +23,11 @@ function cstring(s: string): Buffer {
 }
 
 export const ReadyForQueryIdle = frame(0x5a, Buffer.from([TxStatus.Idle]));
-export const ReadyForQueryInTx = frame(0x5a, Buffer.from([TxStatus.InTransaction]));
-export const ReadyForQueryFailed = frame(0x5a, Buffer.from([TxStatus.Failed]));
 export const AuthenticationOk = frame(0x52, int32(AuthRequest.Ok));
 export const AuthenticationCleartextPassword = frame(0x52, int32(AuthRequest.CleartextPassword));
 export const EmptyQueryResponse = frame(0x49, Buffer.alloc(0));
 /** The one-byte answer to SSLRequest / GSSENCRequest when encryption is not offered. */
 export const EncryptionRefused = Buffer.from('N');
-
-export function readyForQuery(status: number): Buffer {
-  return status === TxStatus.Idle ? ReadyForQueryIdle : status === TxStatus.InTransaction ? ReadyForQueryInTx : ReadyForQueryFailed;
-}
 
 export function authenticationMD5Password(salt: Buffer): Buffer {
   return frame(0x52, Buffer.concat([int32(AuthRequest.MD5Password), salt]));

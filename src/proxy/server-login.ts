@@ -4,7 +4,7 @@
 
 import net from 'node:net';
 import { serialize } from '../protocol/frontend-messages.js';
-import { Parser, type BackendMessage } from '../protocol/frontend-messages.js';
+import { Parser, type BackendMessage } from '../protocol/backend-parser.js';
 import { md5Response } from '../auth/md5.js';
 import { ScramClientExchange, SCRAM_SHA_256 } from '../auth/scram-client.js';
 import { ErrorCode, PgRelayError } from '../errors.js';
@@ -41,14 +41,19 @@ export interface LoginResult {
   readonly txStatus: number;
 }
 
-/** An ErrorResponse the server sent during login, kept with its SQLSTATE. */
+/**
+ * A server login that failed: the server's own ErrorResponse (its SQLSTATE and severity kept), or
+ * pgrelay's refusal to go on (a mechanism it cannot speak, credentials it does not have).
+ */
 export class ServerLoginError extends PgRelayError {
   constructor(
+    code: ErrorCode,
     message: string,
-    sqlstate: string,
     readonly severity: string,
+    /** The server's SQLSTATE, when the server sent the error. */
+    serverSqlstate?: string,
   ) {
-    super(ErrorCode.ServerLoginFailed, message, sqlstate);
+    super(code, message, serverSqlstate);
     this.name = 'ServerLoginError';
   }
 }
@@ -99,7 +104,7 @@ export function login(req: LoginRequest): Promise<LoginResult> {
         }
         case 'authenticationSASL': {
           const mechanisms = m['mechanisms'] as string[];
-          if (!mechanisms.includes(SCRAM_SHA_256)) return fail(new ServerLoginError(`server offers no supported SASL mechanism (${mechanisms.join(', ')})`, '08P01', 'FATAL'));
+          if (!mechanisms.includes(SCRAM_SHA_256)) return fail(new ServerLoginError(ErrorCode.ServerProtocolViolation, `server offers no supported SASL mechanism (${mechanisms.join(', ')})`, 'FATAL'));
           const c = req.credential;
           if (c.kind === 'password') scram = new ScramClientExchange({ password: c.password });
           else if (c.kind === 'scram-keys') scram = new ScramClientExchange({ clientKey: c.clientKey, serverKey: c.serverKey });
@@ -108,19 +113,19 @@ export function login(req: LoginRequest): Promise<LoginResult> {
           return;
         }
         case 'authenticationSASLContinue':
-          if (scram === null) return fail(new ServerLoginError('unexpected SASLContinue', '08P01', 'FATAL'));
+          if (scram === null) return fail(new ServerLoginError(ErrorCode.ServerProtocolViolation, 'unexpected SASLContinue', 'FATAL'));
           try {
             socket.write(serialize.sendSCRAMClientFinalMessage(scram.clientFinal(m['data'] as string)));
           } catch (err) {
-            fail(new ServerLoginError(`SCRAM exchange with server failed: ${(err as Error).message}`, '08P01', 'FATAL'));
+            fail(new ServerLoginError(ErrorCode.ServerProtocolViolation, `SCRAM exchange with server failed: ${(err as Error).message}`, 'FATAL'));
           }
           return;
         case 'authenticationSASLFinal':
-          if (scram === null) return fail(new ServerLoginError('unexpected SASLFinal', '08P01', 'FATAL'));
+          if (scram === null) return fail(new ServerLoginError(ErrorCode.ServerProtocolViolation, 'unexpected SASLFinal', 'FATAL'));
           try {
             scram.verifyServerFinal(m['data'] as string);
           } catch (err) {
-            fail(new ServerLoginError(`server's SCRAM signature did not verify: ${(err as Error).message}`, '08P01', 'FATAL'));
+            fail(new ServerLoginError(ErrorCode.ServerProtocolViolation, `server's SCRAM signature did not verify: ${(err as Error).message}`, 'FATAL'));
           }
           return;
         case 'parameterStatus':
@@ -132,7 +137,7 @@ export function login(req: LoginRequest): Promise<LoginResult> {
           return;
         case 'error': {
           const severity = String(m['severity'] ?? 'FATAL');
-          return fail(new ServerLoginError(`server ${host}:${port}: ${String(m['message'])}`, String(m['code'] ?? '08006'), severity));
+          return fail(new ServerLoginError(ErrorCode.ServerLoginFailed, `server ${host}:${port}: ${String(m['message'])}`, severity, typeof m['code'] === 'string' ? m['code'] : undefined));
         }
         case 'readyForQuery':
           done = true;
@@ -165,8 +170,8 @@ export function login(req: LoginRequest): Promise<LoginResult> {
 
 function missingPassword(req: LoginRequest, what: string): ServerLoginError {
   return new ServerLoginError(
+    ErrorCode.ServerCredentialMissing,
     `server asked for ${what} for user "${req.user}" but pgrelay has none (set password= in [databases] or the user's secret in auth_file)`,
-    '28P01',
     'FATAL',
   );
 }

@@ -21,7 +21,8 @@ import type {
   StatsSnapshot,
 } from '../../src/control/contract.js';
 import { Oid } from '../../src/protocol/backend-messages.js';
-import { Parser, serialize, type BackendMessage } from '../../src/protocol/frontend-messages.js';
+import { serialize } from '../../src/protocol/frontend-messages.js';
+import { Parser, type BackendMessage } from '../../src/protocol/backend-parser.js';
 
 // ---- fakes ---------------------------------------------------------------------------------
 
