@@ -26,7 +26,14 @@ export interface LoginRequest {
   readonly user: string;
   readonly credential: ServerCredential;
   readonly params?: Readonly<Record<string, string>>;
+  /** Deadline of the whole login, up to ReadyForQuery (server_login_timeout). */
   readonly connectTimeoutMs: number;
+  /**
+   * Deadline for the server's first reply: the TCP connect plus the answer to the startup packet
+   * (server_connect_timeout). A stopped node behind a router, or an address nobody answers, fails
+   * here fast; a live server always answers at once. None when unset.
+   */
+  readonly answerTimeoutMs?: number;
   readonly keepAlive: boolean;
 }
 
@@ -74,14 +81,22 @@ export function login(req: LoginRequest): Promise<LoginResult> {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      clearTimeout(answerTimer);
       reader.sink = ignore;
       socket.destroy();
       reject(err);
     };
     const timer = setTimeout(() => {
-      fail(new PgRelayError(ErrorCode.ServerConnectFailed, `server_connect_timeout: ${host}:${port} did not finish login within ${req.connectTimeoutMs} ms`));
+      fail(new PgRelayError(ErrorCode.ServerConnectFailed, `server_login_timeout: ${host}:${port} did not finish login within ${req.connectTimeoutMs} ms`));
     }, req.connectTimeoutMs);
     timer.unref();
+    const answerTimer =
+      req.answerTimeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            fail(new PgRelayError(ErrorCode.ServerConnectFailed, `server_connect_timeout: ${host}:${port} did not answer within ${req.answerTimeoutMs} ms`));
+          }, req.answerTimeoutMs);
+    answerTimer?.unref();
 
     const onMessage = (msg: BackendMessage): void => {
       if (done) return;
@@ -142,6 +157,7 @@ export function login(req: LoginRequest): Promise<LoginResult> {
         case 'readyForQuery':
           done = true;
           clearTimeout(timer);
+          clearTimeout(answerTimer);
           reader.sink = ignore;
           socket.removeListener('error', onError);
           socket.removeListener('close', onClose);
@@ -155,7 +171,10 @@ export function login(req: LoginRequest): Promise<LoginResult> {
     // The parser may keep a partial message between reads, and every read lands in the shared read
     // buffer (socket-io.ts): copy.
     // Login is a handful of small messages, so the copy costs nothing that matters.
-    reader.sink = (chunk: Buffer): void => parser.parse(Buffer.from(chunk), onMessage);
+    reader.sink = (chunk: Buffer): void => {
+      clearTimeout(answerTimer);
+      parser.parse(Buffer.from(chunk), onMessage);
+    };
     const onError = (err: Error): void => fail(new PgRelayError(ErrorCode.ServerConnectFailed, `cannot connect to server ${host}:${port}: ${err.message}`));
     const onClose = (): void => fail(new PgRelayError(ErrorCode.ServerConnectFailed, `server ${host}:${port} closed the connection during login`));
 
