@@ -15,7 +15,10 @@ import { ServerQueryError, type ServerConn } from './server-conn.js';
  */
 export function linkQuery(settings: Settings, now: number, server: ServerConn, clientParams: ReadonlyMap<string, string>, clientSig: string): string {
   const checkSql = settings.serverCheckQuery.trim().replace(/;*$/, '');
-  const check = checkSql !== '' && now - server.idleSince >= settings.serverCheckDelayMs ? `${checkSql};` : '';
+  // server_check_delay 0 means every time. `now` is the coarse clock, which can lag the precise
+  // time the pool stamped on the release, so 0 cannot rest on the subtraction.
+  const delay = settings.serverCheckDelayMs;
+  const check = checkSql !== '' && (delay === 0 || now - server.idleSince >= delay) ? `${checkSql};` : '';
   const replay = clientSig === server.paramsSignature ? '' : replaySql(clientParams, server.params);
   return check + replay;
 }
