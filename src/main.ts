@@ -7,12 +7,14 @@ import { ConfigError } from './config/types.js';
 import { App } from './app.js';
 import { createLogger } from './logger.js';
 import { VERSION } from './version.js';
+import { preflight } from './preflight.js';
 
 const USAGE = `pgrelay ${VERSION} — PostgreSQL connection pooler
 
 Usage:
   pgrelay [options] CONFIG.ini     start the pooler in the foreground
-  pgrelay --check CONFIG.ini       validate the config, print the effective settings, exit 0/1
+  pgrelay --check CONFIG.ini       validate the config as startup would (files, addresses,
+                                   admin token), print the effective settings, exit 0/1
 
 Options:
   -c, --check       validate only
@@ -74,11 +76,23 @@ async function main(): Promise<void> {
   } catch (err) {
     fail(err instanceof ConfigError ? err.message : `cannot load ${file}: ${(err as Error).message}`);
   }
+  // What startup would refuse once the file has parsed, each with the line that set it: the same
+  // checks for --check and for a real start, so that one never passes what the other refuses.
+  const checked = await preflight(config);
+  const errorLines = checked.errors.map((e) => `pgrelay: ${e.message}\n`).join('');
   if (values.check) {
-    for (const w of config.warnings) process.stderr.write(`warning: ${w.file}:${w.line}: ${w.message}\n`);
+    for (const w of [...config.warnings, ...checked.warnings]) process.stderr.write(`warning: ${w.file}:${w.line}: ${w.message}\n`);
+    if (errorLines !== '') {
+      process.stderr.write(errorLines);
+      process.exit(1);
+    }
     process.stdout.write(formatEffectiveSettings(config));
     process.stdout.write('\n');
     return;
+  }
+  if (errorLines !== '') {
+    process.stderr.write(errorLines);
+    process.exit(1);
   }
   const verbosity = values.verbose?.length ?? 0;
   const level = values.quiet ? 'error' : verbosity >= 2 ? 'trace' : verbosity === 1 ? 'debug' : undefined;

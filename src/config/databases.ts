@@ -5,6 +5,8 @@ import { ConnStringError, parseConnString, parseHostList, quoteConnValue } from 
 import type { ConnParam } from './connstring.js';
 import { parseDuration, parseInteger, parsePoolMode, SettingValueError } from './settings.js';
 import { ConfigError } from './types.js';
+import { DATABASE_KEYS, refusesToIgnore, USER_KEYS } from './pgbouncer-keys.js';
+import { didYouMean } from './suggest.js';
 import type { ConfigWarning, DatabaseConfig, HostPort, UserConfig } from './types.js';
 
 /** Where an entry was written, for errors and warnings. */
@@ -22,6 +24,32 @@ export const DEFAULT_TARGET_SESSION_ATTRS = 'read-write';
 export const RESERVED_DATABASE_NAMES: ReadonlySet<string> = new Set(['pgbouncer']);
 
 const MAX_INT32 = 2_147_483_647;
+
+/** The [databases] keys the entry parser implements (for "did you mean"). */
+export const DATABASE_ENTRY_KEYS = [
+  'host',
+  'port',
+  'dbname',
+  'user',
+  'password',
+  'pool_size',
+  'min_pool_size',
+  'reserve_pool',
+  'reserve_pool_size',
+  'pool_mode',
+  'max_db_connections',
+  'server_lifetime',
+  'connect_query',
+  'application_name',
+  'client_encoding',
+  'datestyle',
+  'timezone',
+  'patroni_api',
+  'target_session_attrs',
+  'auth_user',
+  'auth_query',
+  'auth_dbname',
+] as const;
 
 /** Keys PgBouncer or libpq accept on a [databases] line that pgrelay does not implement. */
 export const UNIMPLEMENTED_DATABASE_KEYS: ReadonlyMap<string, string> = new Map([
@@ -180,12 +208,16 @@ export function parseDatabaseEntry(
         break;
       }
       default: {
+        // As PgBouncer ("unrecognized connection parameter"), an unknown key fails the load; a
+        // known one pgrelay lacks fails when ignoring it would change security or meaning.
+        const known = DATABASE_KEYS.get(key);
+        if (known === undefined) {
+          fail(`unknown connection parameter${didYouMean(key, [...DATABASE_ENTRY_KEYS, ...DATABASE_KEYS.keys()])} (not a pgrelay, PgBouncer or libpq key)`);
+        } else if (refusesToIgnore(known, value)) {
+          fail(`${known.origin} connection parameter that pgrelay does not implement, and ignoring it would change ${known.impact === 'security' ? 'security' : 'behaviour'}: ${known.note}`);
+        }
         if (!unsupported.includes(key)) unsupported.push(key);
-        const origin = UNIMPLEMENTED_DATABASE_KEYS.get(key);
-        const message =
-          origin === undefined
-            ? `database "${name}": unknown connection parameter "${key}" (not a pgrelay, PgBouncer or libpq key; check for a typo); ignored`
-            : `database "${name}": ${origin} connection parameter "${key}" is parsed but not implemented by pgrelay yet; ignored`;
+        const message = `database "${name}": ${known!.origin} connection parameter "${key}" is parsed but not implemented by pgrelay yet; ignored (${known!.note})`;
         warnings.push({ file: site.file, line: site.line, section: 'databases', key, message });
       }
     }
@@ -213,9 +245,10 @@ export function parseUserEntry(name: string, value: string, site: EntrySite): { 
     } else if (key === 'max_user_connections') {
       user.maxUserConnections = guard(fail, () => parseInteger(v, 0, MAX_INT32));
     } else {
-      const message = UNIMPLEMENTED_USER_KEYS.has(key)
-        ? `user "${name}": PgBouncer parameter "${key}" is parsed but not implemented by pgrelay yet; ignored`
-        : `user "${name}": unknown user parameter "${key}" (only pool_mode and max_user_connections); ignored`;
+      const known = USER_KEYS.get(key);
+      if (known === undefined) fail(`unknown user parameter${didYouMean(key, ['pool_mode', 'max_user_connections', ...USER_KEYS.keys()])} (only pool_mode and max_user_connections)`);
+      if (refusesToIgnore(known!, v)) fail(`PgBouncer parameter that pgrelay does not implement, and ignoring it would change behaviour: ${known!.note}`);
+      const message = `user "${name}": PgBouncer parameter "${key}" is parsed but not implemented by pgrelay yet; ignored`;
       warnings.push({ file: site.file, line: site.line, section: 'users', key, message });
     }
   }

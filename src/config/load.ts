@@ -23,10 +23,12 @@ import {
   formatSetting,
   SETTINGS_TABLE,
   SettingValueError,
-  UNIMPLEMENTED_PGBOUNCER_SETTINGS,
 } from './settings.js';
 import { ConfigError } from './types.js';
-import type { Config, ConfigWarning, DatabaseConfig, Settings, UserConfig } from './types.js';
+import type { Config, ConfigSite, ConfigSites, ConfigWarning, DatabaseConfig, Settings, UserConfig } from './types.js';
+import { KNOWN_SECTIONS, PGBOUNCER_SETTINGS, refusesToIgnore } from './pgbouncer-keys.js';
+import { didYouMean } from './suggest.js';
+import { checkListenAddress, gateNeverPasses, inlineCommentHint } from './checks.js';
 
 /** Either name works for the main section, so a pgbouncer.ini loads unchanged. */
 const SETTINGS_SECTIONS = ['pgbouncer', 'pgrelay'] as const;
@@ -67,10 +69,10 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
     throw new ConfigError(second.file, second.line, 'both [pgbouncer] and [pgrelay] are present; they are the same section, use one');
   }
 
-  const settingsSites = new Map<keyof Settings, { key: string } & EntrySite>();
+  const settingsSites = new Map<keyof Settings, ConfigSite>();
   const settings: Partial<Record<keyof Settings, unknown>> = {};
   const databases = new Map<string, DatabaseConfig>();
-  const dbSites = new Map<string, EntrySite>();
+  const dbSites = new Map<string, ConfigSite>();
   const users = new Map<string, UserConfig>();
   const userSites = new Map<string, EntrySite>();
 
@@ -79,14 +81,15 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
       readSettings(section, settings, settingsSites, warnings);
     } else if (section.name === 'databases') {
       for (const e of section.entries) {
-        const { database, warnings: w } = parseDatabaseEntry(e.key, e.value, e);
+        const { database, warnings: w } = withCommentHint(e.value, () => parseDatabaseEntry(e.key, e.value, e));
         warnings.push(...w);
         noteDuplicate(dbSites, e.key, e, 'databases', `database "${e.key}" is defined more than once`, warnings);
         databases.set(e.key, database);
+        dbSites.set(e.key, { file: e.file, line: e.line, key: e.key });
       }
     } else if (section.name === 'users') {
       for (const e of section.entries) {
-        const { user, warnings: w } = parseUserEntry(e.key, e.value, e);
+        const { user, warnings: w } = withCommentHint(e.value, () => parseUserEntry(e.key, e.value, e));
         warnings.push(...w);
         noteDuplicate(userSites, e.key, e, 'users', `user "${e.key}" is defined more than once`, warnings);
         users.set(e.key, user);
@@ -102,14 +105,13 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
         });
       }
     } else {
-      // Section-level warning: key is empty because the whole section is ignored.
-      warnings.push({
-        file: section.file,
-        line: section.line,
-        section: section.name,
-        key: '',
-        message: `unknown section [${section.name}] (expected [pgbouncer] or [pgrelay], [databases], [users]); its ${section.entries.length} entries are ignored`,
-      });
+      // PgBouncer skips a section it does not know; a typo such as [database] would then leave
+      // no databases at all, so pgrelay refuses it.
+      throw new ConfigError(
+        section.file,
+        section.line,
+        `unknown section [${section.name}]${didYouMean(section.name, KNOWN_SECTIONS, (n) => `[${n}]`)}: the sections are [pgbouncer] (or [pgrelay]), [databases], [users] and [peers]`,
+      );
     }
   }
 
@@ -118,31 +120,67 @@ export function parseConfig(text: string, file: string, options: ParseOptions = 
   validate(merged, databases, siteOf, (name) => dbSites.get(name) ?? { file: absFile, line: 0 });
   requireSections(absFile, mainSections.length > 0, sections.some((s) => s.name === 'databases'));
 
-  return freezeConfig({ file: absFile, settings: merged, databases, users, warnings });
+  return freezeConfig({ file: absFile, settings: merged, databases, users, warnings, sites: { settings: settingsSites, databases: dbSites } });
+}
+
+/** Runs a [databases]/[users] parse; a failure on a line with an inline `;` says why it is not a comment. */
+function withCommentHint<T>(value: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      const hint = inlineCommentHint(value);
+      if (hint !== '') throw new ConfigError(err.file, err.line, `${err.reason}${hint}`);
+    }
+    throw err;
+  }
+}
+
+/** Every key the main section can hold: pgrelay's table, then PgBouncer's (for suggestions). */
+function knownSettingKeys(): string[] {
+  return [...SETTINGS_TABLE.map((s) => s.key), ...PGBOUNCER_SETTINGS.keys()];
 }
 
 function readSettings(
   section: IniSection,
   out: Partial<Record<keyof Settings, unknown>>,
-  sites: Map<keyof Settings, { key: string } & EntrySite>,
+  sites: Map<keyof Settings, ConfigSite>,
   warnings: ConfigWarning[],
 ): void {
   for (const e of section.entries) {
+    // The table decides what is implemented; PGBOUNCER_SETTINGS only classes what is not.
     const spec = findSetting(e.key);
     if (spec === undefined) {
-      const note = UNIMPLEMENTED_PGBOUNCER_SETTINGS.get(e.key);
-      const message =
-        note === undefined
-          ? `unknown key "${e.key}" in [${section.name}]: not a pgrelay or PgBouncer setting (check for a typo); ignored`
-          : `"${e.key}" is a PgBouncer setting parsed but not implemented by pgrelay yet; it has no effect${note === '' ? '' : ` (${note})`}`;
-      warnings.push({ file: e.file, line: e.line, section: section.name, key: e.key, message });
+      const known = PGBOUNCER_SETTINGS.get(e.key);
+      if (known === undefined) {
+        // PgBouncer refuses a key it does not know ("unknown parameter"); so does pgrelay.
+        throw new ConfigError(e.file, e.line, `unknown key "${e.key}" in [${section.name}]${didYouMean(e.key, knownSettingKeys())}: not a pgrelay or PgBouncer setting`);
+      }
+      if (refusesToIgnore(known, e.value)) {
+        throw new ConfigError(
+          e.file,
+          e.line,
+          `"${e.key}" is a PgBouncer setting that pgrelay does not implement, and ignoring it would change ${known.impact === 'security' ? 'security' : 'behaviour'}: ${known.note}. Remove it, or set it off, to run pgrelay without it`,
+        );
+      }
+      warnings.push({
+        file: e.file,
+        line: e.line,
+        section: section.name,
+        key: e.key,
+        message: `"${e.key}" is a PgBouncer setting parsed but not implemented by pgrelay yet; it has no effect (${known.note})`,
+      });
       continue;
     }
     try {
       applySetting(out, spec, e.value, { baseDir: dirname(e.file) });
     } catch (err) {
-      if (err instanceof SettingValueError) throw new ConfigError(e.file, e.line, `${e.key}: ${err.reason}`);
+      if (err instanceof SettingValueError) throw new ConfigError(e.file, e.line, `${e.key}: ${err.reason}${inlineCommentHint(e.value)}`);
       throw err;
+    }
+    const hint = inlineCommentHint(e.value);
+    if (hint !== '' && spec.type !== 'integer' && spec.type !== 'duration' && spec.type !== 'boolean' && spec.type !== 'enum') {
+      warnings.push({ file: e.file, line: e.line, section: section.name, key: e.key, message: `${e.key}: the value ${JSON.stringify(e.value)} contains " ;"${hint}` });
     }
     const prev = sites.get(spec.field);
     if (prev !== undefined) {
@@ -214,6 +252,12 @@ function validate(
   if (s.listenAddr.length === 0 && s.unixSocketDir === null) {
     fail(siteOf('listenAddr'), 'listen_addr is empty and unix_socket_dir is not set: pgrelay would accept no clients');
   }
+  for (const addr of s.listenAddr) {
+    const problem = checkListenAddress(addr, 'listen_addr', 'listen_port');
+    if (problem !== null) fail(siteOf('listenAddr'), problem);
+  }
+  const adminProblem = checkListenAddress(s.adminListenAddr, 'admin_listen_addr', 'admin_listen_port');
+  if (adminProblem !== null) fail(siteOf('adminListenAddr'), adminProblem);
   if (s.adminToken !== null && s.adminTokenFile !== null) {
     const a = siteOf('adminToken');
     const b = siteOf('adminTokenFile');
@@ -224,6 +268,8 @@ function validate(
     if (db.minPoolSize !== null && db.minPoolSize > poolSize) {
       fail(dbSiteOf(db.name), `database "${db.name}": min_pool_size (${db.minPoolSize}) is larger than its pool size (${poolSize})`);
     }
+    const never = gateNeverPasses(db);
+    if (never !== null) fail(dbSiteOf(db.name), `database "${db.name}": ${never}`);
   }
 }
 
@@ -289,6 +335,7 @@ export interface ConfigParts {
   databases: Map<string, DatabaseConfig>;
   users: Map<string, UserConfig>;
   warnings: ConfigWarning[];
+  sites?: ConfigSites;
 }
 
 /** A Config from its parts, deep-frozen (the parts are taken over, not copied). */
@@ -299,6 +346,7 @@ export function freezeConfig(parts: ConfigParts): Config {
     databases: parts.databases,
     users: parts.users,
     warnings: parts.warnings,
+    ...(parts.sites !== undefined && { sites: parts.sites }),
   });
 }
 

@@ -130,6 +130,21 @@ export interface Config {
   readonly databases: ReadonlyMap<string, DatabaseConfig>;
   readonly users: ReadonlyMap<string, UserConfig>;
   readonly warnings: readonly ConfigWarning[];
+  /** Where each setting and database was written (absent for a Config built in code). */
+  readonly sites?: ConfigSites;
+}
+
+/** A file and line, for errors found after parsing (--check's startup checks). */
+export interface ConfigSite {
+  readonly file: string;
+  readonly line: number;
+  /** The key as written (`verbose` for logLevel, say). */
+  readonly key: string;
+}
+
+export interface ConfigSites {
+  readonly settings: ReadonlyMap<keyof Settings, ConfigSite>;
+  readonly databases: ReadonlyMap<string, ConfigSite>;
 }
 
 /** Thrown for an unreadable or malformed file: names the file, line and reason. */

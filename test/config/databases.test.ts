@@ -80,26 +80,21 @@ t.test('the runbook fallback entry', async (t) => {
   t.equal(database.dbname, null);
 });
 
-t.test('unimplemented and unknown keys warn and are recorded', async (t) => {
-  const { database, warnings } = parseDatabaseEntry(
-    'app',
-    'host=a auth_user=pgb load_balance_hosts=round-robin sslmode=require hots=typo auth_user=again',
-    site,
-  );
-  t.same(database.unsupportedKeys, ['auth_user', 'load_balance_hosts', 'sslmode', 'hots']);
+t.test('tuning keys pgrelay lacks warn and are recorded; unknown keys and ones that change meaning fail', async (t) => {
+  const { database, warnings } = parseDatabaseEntry('app', 'host=a load_balance_hosts=round-robin keepalives_idle=30 load_balance_hosts=disable', site);
+  t.same(database.unsupportedKeys, ['load_balance_hosts', 'keepalives_idle']);
   t.same(database.hosts, [{ host: 'a', port: 5432 }]);
   t.same(
     warnings.map((w) => [w.key, w.section, w.file, w.line]),
     [
-      ['auth_user', 'databases', site.file, 7],
       ['load_balance_hosts', 'databases', site.file, 7],
-      ['sslmode', 'databases', site.file, 7],
-      ['hots', 'databases', site.file, 7],
-      ['auth_user', 'databases', site.file, 7],
+      ['keepalives_idle', 'databases', site.file, 7],
+      ['load_balance_hosts', 'databases', site.file, 7],
     ],
   );
-  t.match(warnings[0]!.message, /"auth_user" is parsed but not implemented by pgrelay yet/);
-  t.match(warnings[3]!.message, /unknown connection parameter "hots".*typo/);
+  t.match(warnings[0]!.message, /PgBouncer connection parameter "load_balance_hosts" is parsed but not implemented by pgrelay yet; ignored/);
+  t.throws(() => parseDatabaseEntry('app', 'host=a hots=typo', site), { name: 'ConfigError', line: 7, reason: /database "app": hots: unknown connection parameter \(did you mean "host"\?\)/ });
+  t.throws(() => parseDatabaseEntry('app', 'host=a options=-cx=1', site), { name: 'ConfigError', line: 7, reason: /options: libpq connection parameter that pgrelay does not implement/ });
 });
 
 t.test('invalid values are ConfigErrors at the entry line', async (t) => {
@@ -132,13 +127,11 @@ t.test('users', async (t) => {
     warnings: [],
   });
   t.same(parseUserEntry('x', '', site).user, { name: 'x', poolMode: null, maxUserConnections: null });
-  const { warnings } = parseUserEntry('x', 'max_user_client_connections=3 colour=blue', site);
-  t.same(warnings.map((w) => [w.section, w.key]), [
-    ['users', 'max_user_client_connections'],
-    ['users', 'colour'],
-  ]);
+  const { warnings } = parseUserEntry('x', 'max_user_client_connections=0', site);
+  t.same(warnings.map((w) => [w.section, w.key]), [['users', 'max_user_client_connections']]);
   t.match(warnings[0]!.message, /parsed but not implemented by pgrelay yet/);
-  t.match(warnings[1]!.message, /unknown user parameter/);
+  t.throws(() => parseUserEntry('x', 'max_user_client_connections=3', site), { name: 'ConfigError', line: 7, reason: /a limit on client connections of this user/ });
+  t.throws(() => parseUserEntry('x', 'colour=blue', site), { name: 'ConfigError', line: 7, reason: /user "x": colour: unknown user parameter \(only pool_mode and max_user_connections\)/ });
   t.throws(() => parseUserEntry('x', 'pool_mode=nope', site), { name: 'ConfigError', line: 7, reason: /user "x": pool_mode: invalid pool_mode/ });
   t.throws(() => parseUserEntry('x', 'max_user_connections=x', site), { name: 'ConfigError', reason: /invalid integer/ });
 });
