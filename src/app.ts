@@ -82,7 +82,7 @@ export class App {
     const clock = { now: Date.now() };
     const base = Object.assign(shared, { registry, cancelKeys: new Map(), clock, clientCount: () => this.clients.size });
     const pause = new PauseController({ pools: () => registry.pools(), inTransaction: (db) => clientsInTransaction(this.clients, db) }, () => this.ctx.config.settings);
-    const hints = new PrimaryHints(registry, connector, pause, logger, () => Math.max(this.ctx.config.settings.pauseMaxDurationMs, 10_000));
+    const hints = new PrimaryHints(registry, connector, pause, logger, () => this.ctx.config.settings);
     const control = new ProxyControl({
       hints,
       ctx: base,
@@ -331,6 +331,7 @@ export class App {
     }
     for (const c of [...this.clients]) c.fatal(new PgRelayError(ErrorCode.ShuttingDown, 'pgrelay is shutting down (shutdown_timeout reached)'));
     this.pause.close();
+    this.hints.close();
     this.ctx.registry.closeAll(Disconnect.Shutdown);
     if (this.admin !== null) await this.admin.close();
     this.janitor.stop();

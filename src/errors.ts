@@ -122,6 +122,10 @@ export const Disconnect = {
   DatabaseRemoved: 'database_removed',
   PoolRetired: 'autodb_idle_timeout',
   Shutdown: 'shutdown',
+  /** A login that passed its deadline (server_login_timeout) arrived anyway. */
+  LoginTimeout: 'server_login_timeout',
+  /** A hedged login finished after another had served the waiters, and the pool was full. */
+  PoolFull: 'pool_full',
 } as const;
 export type Disconnect = (typeof Disconnect)[keyof typeof Disconnect];
 

@@ -15,10 +15,22 @@ export interface EntrySite {
   readonly line: number;
 }
 
-/** libpq's target_session_attrs values. */
-export const TARGET_SESSION_ATTRS = ['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby'] as const;
-/** read-write, not libpq's `any`: after a switchover pgrelay must land on the new primary. */
-export const DEFAULT_TARGET_SESSION_ATTRS = 'read-write';
+/** libpq's target_session_attrs values, plus pgrelay's `auto` (the rule used when none is given). */
+export const TARGET_SESSION_ATTRS = ['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby', 'auto'] as const;
+/**
+ * `auto`, not libpq's `any` nor a blanket read-write: a database that names several hosts or
+ * patroni_api is read-write (pgrelay picks the primary among the nodes, and after a switchover
+ * lands on the new one); a database behind one host (a Service, a VIP, one server) takes the role
+ * its first server login shows: writable = read-write from then on, read-only (a replica Service,
+ * default_transaction_read_only=on) = any. See src/upstream/roles.ts.
+ */
+export const DEFAULT_TARGET_SESSION_ATTRS = 'auto';
+
+/** `auto` with several hosts or patroni_api is read-write; otherwise the value as given. */
+export function resolveTargetSessionAttrs(db: Pick<DatabaseConfig, 'targetSessionAttrs' | 'hosts' | 'patroniApi'>): string {
+  if (db.targetSessionAttrs !== 'auto') return db.targetSessionAttrs;
+  return db.hosts.length > 1 || db.patroniApi.length > 0 ? 'read-write' : 'auto';
+}
 
 /** PgBouncer names the admin console's database `pgbouncer`; a [databases] entry may not shadow it. */
 export const RESERVED_DATABASE_NAMES: ReadonlySet<string> = new Set(['pgbouncer']);
@@ -227,6 +239,7 @@ export function parseDatabaseEntry(
   if (db.patroniApi.length > 0 && db.patroniApi.length !== db.hosts.length) {
     throw new ConfigError(site.file, site.line, `database "${name}": patroni_api lists ${db.patroniApi.length} URLs for ${db.hosts.length} hosts; give one per host, in the same order`);
   }
+  db.targetSessionAttrs = resolveTargetSessionAttrs(db);
   db.unsupportedKeys = unsupported;
   return { database: db, warnings };
 }

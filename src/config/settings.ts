@@ -281,8 +281,24 @@ export const SETTINGS_TABLE: readonly SettingSpec[] = Object.freeze([
   // server connection lifecycle
   duration('server_idle_timeout', 'serverIdleTimeoutMs', '600', pg('Close a server connection idle longer than this; 0 = never.')),
   duration('server_lifetime', 'serverLifetimeMs', '3600', pg('Close a server connection older than this once it is released; 0 = never.')),
-  duration('server_connect_timeout', 'serverConnectTimeoutMs', '15', pg('Give up connecting and logging in to a server after this long.')),
+  duration(
+    'server_connect_timeout',
+    'serverConnectTimeoutMs',
+    '0.5',
+    // PgBouncer's covers the whole login; a short "has it answered" deadline is what failover
+    // needs (a stopped node behind a router, a pod address that no longer answers SYNs), and
+    // server_login_timeout bounds the rest.
+    pg('Give up on a server that has not answered within this long: the TCP connect plus its first reply to the startup packet. The rest of the login has server_login_timeout.', { pgbouncerDefault: '15' }),
+  ),
   duration('server_login_retry', 'serverLoginRetryMs', '15', pg('Wait this long before retrying a server after a failed connect or login.')),
+  duration('server_login_timeout', 'serverLoginTimeoutMs', '5', ours('Deadline of one server login as a whole: connect, startup, authentication and the write gate (its probe query, the Patroni check). Every attempt (pool growth, a probe, a verification) has its own.')),
+  duration(
+    'server_login_hedge_interval',
+    'serverLoginHedgeMs',
+    '0.1',
+    ours('While clients wait for a server or a resume, start another server login this often without waiting for the earlier ones; the first that passes the write gate is used, later ones are closed. After a failed login the next also starts within this interval. 0 = one attempt at a time.'),
+  ),
+  int('server_login_parallel', 'serverLoginParallel', '8', 1, 1000, ours('Most server logins in flight at once for one pool (or one verification) while hedging, so that a dead upstream never gets a flood.')),
   str('server_reset_query', 'serverResetQuery', 'DISCARD ALL', pg('Query run on a server connection before another client gets it (session pooling, or always with server_reset_query_always); empty = none.')),
   bool('server_reset_query_always', 'serverResetQueryAlways', '0', pg('Run server_reset_query in transaction pooling mode too.')),
   str('server_check_query', 'serverCheckQuery', 'select 1', pg('Query that checks a server connection idle longer than server_check_delay before reuse; empty = no check.')),

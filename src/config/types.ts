@@ -46,7 +46,10 @@ export interface DatabaseConfig {
    * A host is only used while its `GET /primary` answers 200 (it holds the leader lock).
    */
   readonly patroniApi: readonly string[];
-  /** read-write | primary | any | read-only | standby | prefer-standby (libpq names). */
+  /**
+   * read-write | primary | any | read-only | standby | prefer-standby (libpq names), or `auto`
+   * (the default: see resolveTargetSessionAttrs in databases.ts and src/upstream/roles.ts).
+   */
   readonly targetSessionAttrs: string;
   /** Keys given on the line that pgrelay does not implement (reported as warnings). */
   readonly unsupportedKeys: readonly string[];
@@ -78,6 +81,12 @@ export interface Settings {
   readonly serverLifetimeMs: number;
   readonly serverConnectTimeoutMs: number;
   readonly serverLoginRetryMs: number;
+  /** Deadline of one whole server login (connect, auth, write gate). */
+  readonly serverLoginTimeoutMs: number;
+  /** While clients wait, another login starts this often (0 = one at a time). */
+  readonly serverLoginHedgeMs: number;
+  /** Most logins in flight per pool or verification while hedging. */
+  readonly serverLoginParallel: number;
   readonly queryWaitTimeoutMs: number;
   readonly clientLoginTimeoutMs: number;
   readonly clientIdleTimeoutMs: number;

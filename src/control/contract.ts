@@ -55,6 +55,8 @@ export interface DatabaseState {
   readonly waitingClients: number;
   readonly upstream: UpstreamSnapshot | null;
   readonly targetSessionAttrs: string;
+  /** The gate in force: target_session_attrs, or for `auto` what was learned (`learning` before the first login). */
+  readonly gate: string;
 }
 
 export interface StateSnapshot {

@@ -11,6 +11,7 @@ import type { PauseController } from '../pool/pause.js';
 import type { ProxyContext } from '../proxy/context.js';
 import type { UpstreamConnector } from '../upstream/connector.js';
 import type { PrimaryHints } from '../upstream/primary-hints.js';
+import { NodeScope } from '../upstream/node-scope.js';
 import { VERSION } from '../version.js';
 import { Disconnect, ErrorCode, PgRelayError } from '../errors.js';
 
@@ -65,17 +66,38 @@ export class ProxyControl implements Control {
     if (opts.timeoutMs !== undefined && (!Number.isInteger(opts.timeoutMs) || opts.timeoutMs < 0)) {
       throw new AdminError('PGRELAY_BAD_REQUEST', 'timeout_ms must be a non-negative integer', 400, 'timeout_ms');
     }
-    if (opts.node !== undefined && opts.node !== '') {
-      // A hook pauses "for this node": ignore it only when the node is one of the configured hosts
-      // and not the one we are connected to. A node reached through a Service or VIP name cannot
-      // be told apart, so such a pause is honoured.
+    if (opts.node !== undefined && opts.node !== '' && database === null) {
+      // A hook pauses "for this node": hold only the databases that follow the primary and that
+      // this node may serve (node-scope.ts). A replica pool, or a host list whose current upstream
+      // is another node, goes on; with nothing to hold the PAUSE is ignored. While it is in force
+      // pgrelay looks for the new primary itself (promotion-watch.ts), whichever comes first:
+      // its own probe or the hook's hint.
       const node = opts.node;
-      const named = [...this.ctx.config.databases.values()].some((db) => db.hosts.some((h) => `${h.host}:${h.port}` === node || h.host === node));
-      const current = this.currentUpstreams(database);
-      if (named && current.length > 0 && !current.some((u) => `${u.host}:${u.port}` === node || u.host === node)) {
-        this.ctx.logger.info({ database, node, current }, 'pause ignored: node is not the current upstream');
-        return { result: 'ignored', database, drainMs: 0, serversLeft: 0, inTransaction: [], autoResumeAt: null, reason: `node ${node} is not the current upstream (${current.map((u) => `${u.host}:${u.port}`).join(', ')})` };
+      const scope = new NodeScope(node, this.parts.connector, (name) => this.ctx.registry.findDatabase(name));
+      const names = new Set<string>([...this.ctx.config.databases.keys()].filter((n) => n !== '*'));
+      for (const e of this.ctx.registry.all()) names.add(e.pool.database);
+      const held = [...names].filter((n) => scope.covers(n));
+      // Databases that will come through `*` later: judged by the `*` entry, unless pools through it exist already (judged above).
+      const fallback = this.ctx.config.databases.get('*');
+      const fallbackUsed = fallback !== undefined && [...this.ctx.registry.all()].some((e) => e.db === fallback);
+      const future = fallback !== undefined && !fallbackUsed && this.parts.connector.followsPrimary('*', fallback) && this.parts.connector.servedBy('*', fallback, node);
+      if (held.length === 0 && !future) {
+        const current = this.currentUpstreams(null);
+        this.ctx.logger.info({ node, current }, 'pause ignored: no database is served by this node as primary');
+        return {
+          result: 'ignored',
+          database,
+          drainMs: 0,
+          serversLeft: 0,
+          inTransaction: [],
+          autoResumeAt: null,
+          reason: `no database follows node ${node} as primary (current upstreams: ${current.map((u) => `${u.host}:${u.port}`).join(', ') || 'none'})`,
+        };
       }
+      this.ctx.logger.info({ event: 'pause-for-node', node, databases: held }, 'pause for a node: holding the databases it serves as primary');
+      const result = this.parts.pause.pause(null, opts.timeoutMs, scope);
+      this.parts.hints.watchPause(scope);
+      return result;
     }
     return this.parts.pause.pause(database, opts.timeoutMs);
   }
@@ -167,6 +189,7 @@ export class ProxyControl implements Control {
       waitingTotal += waiting;
       const st = pause.stateOf(name);
       const u = this.parts.connector.upstreams.get(name);
+      const cfg = this.ctx.registry.findDatabase(name);
       return {
         name,
         paused: pause.isPaused(name),
@@ -174,7 +197,8 @@ export class ProxyControl implements Control {
         autoResumeAt: iso(st?.autoResumeAt),
         waitingClients: waiting,
         upstream: u === undefined ? null : { host: u.host, port: u.port, writable: u.writable, checkedAt: iso(u.checkedAt) },
-        targetSessionAttrs: this.ctx.registry.findDatabase(name)?.targetSessionAttrs ?? 'read-write',
+        targetSessionAttrs: cfg?.targetSessionAttrs ?? 'auto',
+        gate: cfg === undefined ? 'learning' : this.parts.connector.gateOf(name, cfg),
       };
     });
     const g = pause.globalState;

@@ -1,6 +1,8 @@
 // PAUSE / RESUME as pool behaviour: a global pause and per-database pauses that compose, a PAUSE
 // call that completes when the paused pools hold no server connection (or at its drain deadline),
-// RESUME that completes any PAUSE still draining, and an auto-resume for forgotten pauses.
+// RESUME that completes any PAUSE still draining, and an auto-resume for forgotten pauses. A
+// global pause may be scoped (a hook's PAUSE for one node holds only the databases that node
+// serves); its scope can release databases one by one as their new primary is confirmed.
 
 import type { Pool } from './pool.js';
 import type { RegistryObserver } from './registry.js';
@@ -18,6 +20,14 @@ export type PauseEvent =
   | { kind: 'drain'; database: string | null; result: PauseResult['result']; drainMs: number; serversLeft: number; inTransaction: number }
   | { kind: 'resume'; database: string | null; pausedMs: number; waitingClients: number; auto: boolean };
 
+/** Which databases a global pause holds when it is tied to a node (see control/proxy-control.ts). */
+export interface PauseScope {
+  /** The node the PAUSE was for, as the hook named it. */
+  readonly node: string;
+  /** Whether the pause holds `database` now (evaluated whenever a pool's state is applied). */
+  includes(database: string): boolean;
+}
+
 interface Pending {
   readonly database: string | null;
   readonly startedAt: number;
@@ -28,6 +38,8 @@ interface Pending {
 interface PauseState {
   readonly since: number;
   readonly autoResumeAt: number | null;
+  /** null: every database (PAUSE without a node). */
+  readonly scope: PauseScope | null;
 }
 
 export class PauseController implements RegistryObserver {
@@ -52,15 +64,20 @@ export class PauseController implements RegistryObserver {
     for (const l of this.listeners) l(event);
   }
 
-  /** Whether `database` is paused, by its own pause or the global one. */
+  /** Whether `database` is paused, by its own pause or the global one (within its scope). */
   isPaused(database: string): boolean {
-    return this.global !== null || this.perDatabase.has(database);
+    return this.perDatabase.has(database) || this.globalHolds(database);
+  }
+
+  private globalHolds(database: string): boolean {
+    const g = this.global;
+    return g !== null && (g.scope === null || g.scope.includes(database));
   }
 
   /** The pause state that applies to `database` (its own, else the global one). */
   stateOf(database: string | null): PauseState | null {
     if (database === null) return this.global;
-    return this.perDatabase.get(database) ?? this.global;
+    return this.perDatabase.get(database) ?? (this.globalHolds(database) ? this.global : null);
   }
 
   /** Databases with a pause of their own. */
@@ -78,13 +95,19 @@ export class PauseController implements RegistryObserver {
     else pool.resume();
   }
 
-  pause(database: string | null, drainTimeoutMs?: number): Promise<PauseResult> {
+  /** `scope` (global pauses only): hold only the databases it includes; none = every database. */
+  pause(database: string | null, drainTimeoutMs?: number, scope?: PauseScope): Promise<PauseResult> {
     const now = this.now();
     const limits = this.limits();
     const timeout = drainTimeoutMs ?? limits.pauseDrainTimeoutMs;
     const existing = database === null ? this.global : this.perDatabase.get(database);
-    // PAUSE is idempotent: a second PAUSE keeps the first one's start and auto-resume time.
-    const state: PauseState = existing ?? { since: now, autoResumeAt: limits.pauseMaxDurationMs > 0 ? now + limits.pauseMaxDurationMs : null };
+    // PAUSE is idempotent: a second PAUSE keeps the first one's start and auto-resume time. Its
+    // scope only grows: a PAUSE without a node holds everything, two nodes' pauses hold both sets.
+    const wanted = database === null ? scope ?? null : null;
+    const state: PauseState =
+      existing === null || existing === undefined
+        ? { since: now, autoResumeAt: limits.pauseMaxDurationMs > 0 ? now + limits.pauseMaxDurationMs : null, scope: wanted }
+        : { ...existing, scope: existing.scope === null || wanted === null ? null : existing.scope === wanted ? wanted : unionScope(existing.scope, wanted) };
     if (database === null) this.global = state;
     else this.perDatabase.set(database, state);
     for (const pool of this.host.pools()) this.applyTo(pool);
@@ -127,6 +150,15 @@ export class PauseController implements RegistryObserver {
     return { database, wasPaused: state !== null && state !== undefined, pausedMs, waitingClients: waiting };
   }
 
+  /** A scope changed (it released databases): apply the pause state to every pool again. */
+  reapply(): void {
+    for (const pool of this.host.pools()) this.applyTo(pool);
+    for (const p of [...this.pending]) {
+      if (p.database === null ? this.global === null : !this.isPaused(p.database)) this.finish(p, 'resumed');
+    }
+    this.check();
+  }
+
   /** Janitor: lift pauses past pause_max_duration. */
   sweep(now: number): void {
     if (this.global?.autoResumeAt != null && now >= this.global.autoResumeAt) this.resume(null, true);
@@ -147,9 +179,10 @@ export class PauseController implements RegistryObserver {
     this.applyTo(pool);
   }
 
+  /** Server connections in the pools a pause holds (null: the global pause, within its scope). */
   private serversIn(database: string | null): number {
     let n = 0;
-    for (const pool of this.host.pools()) if (database === null || pool.database === database) n += pool.serverCount;
+    for (const pool of this.host.pools()) if (database === null ? this.globalHolds(pool.database) : pool.database === database) n += pool.serverCount;
     return n;
   }
 
@@ -176,4 +209,8 @@ export class PauseController implements RegistryObserver {
   close(): void {
     for (const p of [...this.pending]) this.finish(p, 'resumed');
   }
+}
+
+function unionScope(a: PauseScope, b: PauseScope): PauseScope {
+  return { node: `${a.node},${b.node}`, includes: (database) => a.includes(database) || b.includes(database) };
 }

@@ -35,8 +35,12 @@ export interface PoolSettings {
   readonly serverIdleTimeoutMs: number;
   readonly serverLifetimeMs: number;
   readonly queryWaitTimeoutMs: number;
-  /** Delay before retrying after a failed connect (grows to serverLoginRetryMs). */
+  /** Delay before retrying after a failed connect when no client waits (grows to serverLoginRetryMs). */
   readonly serverLoginRetryMs: number;
+  /** While clients wait: another login starts this often without waiting for earlier ones (0 = off). */
+  readonly serverLoginHedgeMs: number;
+  /** Most logins in flight while hedging. */
+  readonly serverLoginParallel: number;
 }
 
 /** Opens server connections; the proxy layer provides it. */
@@ -62,8 +66,14 @@ export function isPermanentLoginError(err: unknown): boolean {
   return typeof code === 'string' && (code.startsWith('28') || code === SqlState.InvalidCatalogName || code === SqlState.InsufficientPrivilege);
 }
 
-// After a failed login the pool retries fast, with a bound: a switchover or restart leaves the
-// upstream unreachable for about a second, and every waiting client stalls until a login works.
+// Server logins while clients wait are hedged: a switchover or restart leaves the upstream
+// unreachable for about a second, and every waiting client stalls until a login works. One login
+// may hang for its whole deadline (a router still retrying the stopped node, a SYN nobody answers),
+// so the pool does not wait for it: while the upstream is in doubt (after a failure, a server
+// lost, a resume, or a login slower than the hedge interval) it starts one login every
+// server_login_hedge_interval, at most server_login_parallel at once, and the first that passes
+// the write gate serves the queue; once one has passed, the other waiters get theirs in parallel.
+// When no client waits (min_pool_size refills), failures back off from 50 ms to 250 ms.
 const MIN_RETRY_MS = 50;
 const MAX_RETRY_MS = 250;
 
@@ -75,7 +85,12 @@ export class Pool {
   private retryAt = 0;
   private retryDelay = MIN_RETRY_MS;
   private lastConnectError: Error | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
+  /** The one timer of the pool: the next hedged login or retry while clients wait. */
+  private wakeTimer: NodeJS.Timeout | null = null;
+  /** Whether the upstream is in doubt: logins are then hedged, one every interval, instead of one per waiter. */
+  private inDoubt = false;
+  private lastLaunchAt = 0;
+  private lastSuccessAt = 0;
   private closed = false;
   private paused = false;
   private generation = 1;
@@ -192,6 +207,8 @@ export class Pool {
   forget(server: PoolServer): void {
     if (this.active.delete(server) || this.removeIdle(server)) {
       this.budget.give(this);
+      // Its node may be gone: probe with one login before opening one per waiter.
+      this.inDoubt = true;
       this.changed();
       this.grow();
     }
@@ -224,13 +241,30 @@ export class Pool {
     this.changed();
   }
 
-  /** Serves the queue again, opening connections for the waiters in parallel. */
+  /**
+   * Serves the queue again: a pause usually means the upstream changes, so one login probes it
+   * first (hedged), and once one has passed the waiters get theirs in parallel.
+   */
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
     this.retryAt = 0;
     this.retryDelay = MIN_RETRY_MS;
+    this.inDoubt = true;
+    this.lastLaunchAt = 0;
     this.grow();
+  }
+
+  /**
+   * Takes a server that logged in for this pool elsewhere (a verification's login through the
+   * pool's own address): it serves the head waiter, or idles. False when the pool cannot take it
+   * (closed, paused, full, over budget): the caller closes it.
+   */
+  adopt(server: PoolServer): boolean {
+    if (this.closed || this.paused || this.idle.length + this.active.size >= this.settings.poolSize || !this.budget.tryTake(this)) return false;
+    this.connecting++; // onConnected() does the bookkeeping of an arrival
+    this.onConnected(server, this.generation);
+    return true;
   }
 
   /** Janitor sweep: wait timeouts, idle and lifetime limits, min_pool_size, connect retries. */
@@ -273,7 +307,8 @@ export class Pool {
   /** Closes everything and fails the waiters; the pool cannot be used again. `code`: a Disconnect code. */
   close(code: string): void {
     this.closed = true;
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
+    this.wakeTimer = null;
     for (let w = this.waiters.shift(); w !== undefined; w = this.waiters.shift()) {
       w.waitingSince = 0;
       w.onWaitError(new PgRelayError(ErrorCode.PoolClosed, `pool ${this.key} closed: ${code}`));
@@ -303,22 +338,61 @@ export class Pool {
     return this.settings.serverLifetimeMs > 0 && now - server.createdAt >= this.settings.serverLifetimeMs;
   }
 
-  /** Opens connections while waiters outnumber connections in flight, within the limits. */
+  /**
+   * Opens connections: one per waiter not yet covered, within the limits, while the upstream is
+   * trusted; one every hedge interval (at most server_login_parallel in flight) while it is in
+   * doubt; min_pool_size refills when no client waits.
+   */
   private grow(now = this.now()): void {
-    if (this.closed || this.paused || now < this.retryAt) return;
+    if (this.closed || this.paused) return;
     const s = this.settings;
     const head = this.waiters.peek();
-    const useReserve = head !== undefined && s.reservePoolSize > 0 && now - head.waitingSince >= s.reservePoolTimeoutMs;
-    const limit = s.poolSize + (useReserve ? s.reservePoolSize : 0);
-    const wanted = Math.max(this.waiters.length - this.connecting, s.minPoolSize - this.serverCount);
-    for (let i = 0; i < wanted && this.serverCount < limit; i++) {
-      if (!this.budget.tryTake(this)) break;
-      this.launch();
+    if (head === undefined) {
+      if (now < this.retryAt) return;
+      const limit = s.poolSize;
+      for (let i = s.minPoolSize - this.serverCount; i > 0 && this.serverCount < limit; i--) {
+        if (!this.budget.tryTake(this)) break;
+        this.launch(now);
+      }
+      return;
     }
+    const hedge = s.serverLoginHedgeMs;
+    // A login slower than the hedge interval with clients waiting: the upstream is in doubt.
+    if (!this.inDoubt && hedge > 0 && this.connecting > 0 && now - this.lastLaunchAt >= hedge && this.lastSuccessAt < this.lastLaunchAt) this.inDoubt = true;
+    if (!this.inDoubt) {
+      const useReserve = s.reservePoolSize > 0 && now - head.waitingSince >= s.reservePoolTimeoutMs;
+      const limit = s.poolSize + (useReserve ? s.reservePoolSize : 0);
+      const wanted = Math.max(this.waiters.length - this.connecting, s.minPoolSize - this.serverCount);
+      for (let i = 0; i < wanted && this.serverCount < limit; i++) {
+        if (!this.budget.tryTake(this)) break;
+        this.launch(now);
+      }
+    } else if (hedge > 0 ? now - this.lastLaunchAt >= hedge && this.connecting < s.serverLoginParallel : this.connecting === 0 && now >= this.retryAt) {
+      // Not bounded by the pool size: a login that hangs must not block the next one. A late
+      // winner beyond the pool size is closed when it arrives.
+      if (this.budget.tryTake(this)) this.launch(now);
+    }
+    this.armWake(now);
   }
 
-  private launch(): void {
+  /** While clients wait on logins in flight or an upstream in doubt: wake up for the next hedge or retry. */
+  private armWake(now: number): void {
+    if (this.wakeTimer !== null || this.waiters.length === 0) return;
+    const hedge = this.settings.serverLoginHedgeMs;
+    let at: number;
+    if (hedge > 0 && (this.inDoubt || this.connecting > 0)) at = this.lastLaunchAt + hedge;
+    else if (hedge === 0 && this.inDoubt && this.connecting === 0) at = this.retryAt;
+    else return;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = null;
+      this.grow();
+    }, Math.max(1, at - now));
+    this.wakeTimer.unref();
+  }
+
+  private launch(now: number): void {
     this.connecting++;
+    this.lastLaunchAt = now;
     const generation = this.generation;
     this.factory.connect(this).then(
       (server) => this.onConnected(server, generation),
@@ -331,6 +405,8 @@ export class Pool {
     this.stats.serverConnects++;
     this.retryDelay = MIN_RETRY_MS;
     this.lastConnectError = null;
+    this.inDoubt = false;
+    this.lastSuccessAt = this.now();
     server.generation = generation;
     if (this.closed || this.paused || generation !== this.generation) {
       // Opened for a world that a pause has since ended: never hand it out.
@@ -343,6 +419,15 @@ export class Pool {
     const waiter = this.waiters.shift();
     if (waiter !== undefined) {
       this.assign(server, waiter, this.now());
+      // The upstream answers: the other waiters get their logins now, in parallel.
+      this.grow();
+      return;
+    }
+    if (this.idle.length + this.active.size >= this.settings.poolSize + this.settings.reservePoolSize) {
+      // A hedged login that lost the race, with the pool already full.
+      this.budget.give(this);
+      server.close(Disconnect.PoolFull);
+      this.changed();
       return;
     }
     server.idleSince = this.now();
@@ -363,20 +448,13 @@ export class Pool {
         w.onWaitError(failure);
       }
     }
-    // Transient failure (refused, reset, starting up): retry with backoff from the janitor;
-    // waiters keep waiting until query_wait_timeout.
-    // Backoff doubles from 50 ms up to 250 ms (or server_login_retry if smaller), unlike
-    // PgBouncer's flat 15 s: after a failover the new primary must be found while clients wait.
+    // Transient failure (refused, reset, starting up, a deadline): waiters keep waiting until
+    // query_wait_timeout while logins go on at the hedge interval; with nobody waiting, back off.
+    this.inDoubt = true;
     this.retryAt = this.now() + this.retryDelay;
-    if (this.waiters.length > 0 && this.retryTimer === null) {
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = null;
-        this.grow();
-      }, this.retryDelay);
-      this.retryTimer.unref();
-    }
     this.retryDelay = Math.min(this.retryDelay * 2, Math.min(this.settings.serverLoginRetryMs, MAX_RETRY_MS));
     if (this.retryDelay < 1) this.retryDelay = MIN_RETRY_MS;
+    this.grow();
   }
 
   private removeIdle(server: PoolServer): boolean {

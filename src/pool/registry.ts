@@ -308,6 +308,8 @@ export class PoolRegistry implements ConnectionBudget, PoolObserver {
       serverLifetimeMs: db.serverLifetimeMs ?? s.serverLifetimeMs,
       queryWaitTimeoutMs: s.queryWaitTimeoutMs,
       serverLoginRetryMs: s.serverLoginRetryMs,
+      serverLoginHedgeMs: s.serverLoginHedgeMs,
+      serverLoginParallel: s.serverLoginParallel,
     };
   }
 }

@@ -1,86 +1,69 @@
-// "This node may be primary now" from a Patroni callback: pgrelay does not trust the hint, it
-// verifies the node itself (login, write gate, Patroni leader lock when configured) and resumes the
-// paused pools only once the node passes. Also watches the current upstream's leader lock, so a
-// split brain (old primary still writable after its Patroni died) retires servers on the old node.
+// "This node may be primary now" from a Patroni callback, and pgrelay's own search for the new
+// primary while a hook's PAUSE is in force: both feed one PromotionWatch, which releases the held
+// databases once the new primary is confirmed (see promotion-watch.ts). Also watches the current
+// upstream's leader lock, so a split brain (old primary still writable after its Patroni died)
+// retires servers on the old node.
 
 import type { Logger } from 'pino';
 import { Disconnect } from '../errors.js';
 import type { PauseController } from '../pool/pause.js';
-import type { PoolEntry, PoolRegistry } from '../pool/registry.js';
+import type { PoolRegistry } from '../pool/registry.js';
 import type { UpstreamConnector } from './connector.js';
-import type { HostPort } from '../config/types.js';
+import type { NodeScope } from './node-scope.js';
+import { PromotionWatch, type WatchDeps } from './promotion-watch.js';
 
 export interface HintResult {
   readonly node: string;
-  /** Databases the hint is checked for. */
+  /** Paused databases the hint concerns (they follow the primary and the node may serve them). */
   readonly databases: readonly string[];
-  /** Whether any of them was paused when the hint arrived (a resume follows verification). */
+  /** Whether anything was paused when the hint arrived (a resume follows confirmation). */
   readonly paused: boolean;
   readonly verifying: boolean;
 }
 
-const RETRY_MS = 100;
-
 export class PrimaryHints {
-  private readonly running = new Set<string>();
+  private watch: PromotionWatch | null = null;
   private watching = false;
+  private readonly deps: WatchDeps;
 
   constructor(
     private readonly registry: PoolRegistry,
     private readonly connector: UpstreamConnector,
     private readonly pause: PauseController,
     private readonly logger: Logger,
-    private readonly deadlineMs: () => number,
-  ) {}
+    settings: WatchDeps['settings'],
+  ) {
+    this.deps = { registry, connector, pause, logger, settings };
+  }
+
+  /** A hook's PAUSE for one node took effect: look for the new primary until the pause ends. */
+  watchPause(scope: NodeScope): void {
+    this.watch?.stop();
+    this.watch = new PromotionWatch(this.deps, scope);
+    this.watch.start();
+  }
 
   hint(node: string, role = 'primary'): HintResult {
-    const groups = this.candidates(node);
-    const databases = [...groups.keys()];
-    const paused = this.pause.globalState !== null || databases.some((d) => this.pause.isPaused(d));
-    const verifying = paused && !this.running.has(node);
-    this.logger.info({ event: 'primary-hint', node, role, databases, paused }, 'primary hint received');
-    if (verifying) {
-      this.running.add(node);
-      void this.verifyLoop(node, groups).finally(() => this.running.delete(node));
+    const databases = new Set<string>();
+    for (const e of this.registry.all()) {
+      const database = e.pool.database;
+      if (e.pool.isPaused && this.connector.followsPrimary(database, e.db) && this.connector.servedBy(database, e.db, node)) databases.add(database);
     }
-    return { node, databases, paused, verifying: verifying || this.running.has(node) };
+    const paused = this.pause.globalState !== null || this.pause.pausedDatabases().length > 0;
+    this.logger.info({ event: 'primary-hint', node, role, databases: [...databases], paused }, 'primary hint received');
+    if (paused) {
+      if (this.watch === null || this.watch.done) {
+        this.watch = new PromotionWatch(this.deps, null);
+        this.watch.start();
+      }
+      this.watch.hint(node);
+    }
+    return { node, databases: [...databases], paused, verifying: paused };
   }
 
-  /** One pool per database whose hosts include the node (or every database when none lists it: a Service or VIP). */
-  private candidates(node: string): Map<string, { entry: PoolEntry; address: HostPort }> {
-    const byDb = new Map<string, { entry: PoolEntry; address: HostPort }>();
-    const all = [...this.registry.all()];
-    for (const entry of all) {
-      const address = entry.db.hosts.find((h) => `${h.host}:${h.port}` === node || h.host === node);
-      if (address !== undefined && !byDb.has(entry.pool.database)) byDb.set(entry.pool.database, { entry, address });
-    }
-    if (byDb.size === 0) {
-      for (const entry of all) if (!byDb.has(entry.pool.database)) byDb.set(entry.pool.database, { entry, address: entry.db.hosts[0]! });
-    }
-    return byDb;
-  }
-
-  private async verifyLoop(node: string, groups: Map<string, { entry: PoolEntry; address: HostPort }>): Promise<void> {
-    const started = Date.now();
-    const deadline = started + this.deadlineMs();
-    while (Date.now() < deadline) {
-      if (this.pause.globalState === null && ![...groups.keys()].some((d) => this.pause.isPaused(d))) return; // resumed meanwhile
-      let ok = true;
-      for (const { entry, address } of groups.values()) {
-        if (!(await this.connector.verify(entry, address))) {
-          ok = false;
-          break;
-        }
-      }
-      if (ok) {
-        this.logger.info({ event: 'primary-confirmed', node, verifyMs: Date.now() - started }, 'new primary verified; resuming');
-        if (this.pause.globalState !== null) this.pause.resume(null);
-        for (const db of groups.keys()) if (this.pause.isPaused(db)) this.pause.resume(db);
-        return;
-      }
-      await new Promise((r) => setTimeout(r, RETRY_MS).unref());
-    }
-    this.logger.warn({ event: 'primary-unconfirmed', node }, 'hinted node never passed verification; the pause ends at pause_max_duration');
+  /** Stops the search (shutdown). */
+  close(): void {
+    this.watch?.stop();
   }
 
   /** Janitor: when the current upstream no longer holds the Patroni leader lock, retire its servers. */

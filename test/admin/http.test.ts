@@ -30,7 +30,7 @@ function pauseResult(result: PauseResult['result'], database: string | null = nu
 
 const STATE: StateSnapshot = {
   paused: false, pausedSince: null, autoResumeAt: null, waitingClients: 0, shuttingDown: false,
-  databases: [{ name: 'app', paused: false, pausedSince: null, autoResumeAt: null, waitingClients: 0, upstream: null, targetSessionAttrs: 'read-write' }],
+  databases: [{ name: 'app', paused: false, pausedSince: null, autoResumeAt: null, waitingClients: 0, upstream: null, targetSessionAttrs: 'read-write', gate: 'read-write' }],
 };
 
 class FakeControl implements Control {

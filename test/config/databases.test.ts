@@ -30,7 +30,7 @@ t.test('defaults for a bare entry', async (t) => {
     clientEncoding: null,
     datestyle: null,
     timezone: null,
-    targetSessionAttrs: 'read-write',
+    targetSessionAttrs: 'auto',
     patroniApi: [],
     unsupportedKeys: [],
   });

@@ -238,7 +238,7 @@ t.test('buildConfig', async (t) => {
   const app = config.databases.get('app')!;
   t.equal(app.name, 'app');
   t.same(app.hosts, [{ host: 'db', port: 5433 }]);
-  t.equal(app.targetSessionAttrs, 'read-write');
+  t.equal(app.targetSessionAttrs, 'auto', 'one host: the role is learned at the first login');
   t.same(app.unsupportedKeys, []);
   t.same(config.users.get('bob'), { name: 'bob', poolMode: null, maxUserConnections: 3 });
   t.ok(Object.isFrozen(config.settings));

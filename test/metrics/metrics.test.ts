@@ -28,7 +28,7 @@ function server(id: number, database: string, user: string, state: string): Serv
 function stateSnapshot(globalPaused: boolean, databases: Array<[string, boolean]>): StateSnapshot {
   return {
     paused: globalPaused, pausedSince: null, autoResumeAt: null, waitingClients: 0, shuttingDown: false,
-    databases: databases.map(([name, paused]) => ({ name, paused, pausedSince: null, autoResumeAt: null, waitingClients: 0, upstream: null, targetSessionAttrs: 'any' })),
+    databases: databases.map(([name, paused]) => ({ name, paused, pausedSince: null, autoResumeAt: null, waitingClients: 0, upstream: null, targetSessionAttrs: 'any', gate: 'any' })),
   };
 }
 

@@ -57,6 +57,8 @@ const base: PoolSettings = {
   serverLifetimeMs: 3_600_000,
   queryWaitTimeoutMs: 1000,
   serverLoginRetryMs: 1000,
+  serverLoginHedgeMs: 100,
+  serverLoginParallel: 8,
 };
 
 function setup(settings: Partial<PoolSettings> = {}, budget = unlimited) {

@@ -1,0 +1,126 @@
+// Using what the hook says, with a real primary and standby behind a stand-in Service: a hint
+// naming the new primary is confirmed on that node's own address, and clients are released as
+// soon as a login through the Service passes the write gate (a held login does not delay it);
+// while a before_stop pause is in force pgrelay probes by itself and resumes with no hint at all.
+
+import t from 'tap';
+import pg from 'pg';
+import { startCluster, type PgCluster } from '../harness/pg-cluster.js';
+import { startRelay, type Relay } from '../harness/relay.js';
+import { ServiceProxy } from '../harness/service-proxy.js';
+
+/** What the helpers need of a test. */
+type Scope = { teardown(fn: () => unknown): void };
+
+async function pair(t: Scope): Promise<{ primary: PgCluster; standby: PgCluster }> {
+  const primary = await startCluster({ replication: true });
+  t.teardown(() => primary.destroy());
+  const standby = await primary.basebackupStandby();
+  t.teardown(() => standby.destroy());
+  return { primary, standby };
+}
+
+/** A client whose next query is held; resolves with the time its answer arrived (or Infinity). */
+async function heldQuery(t: Scope, relay: Relay, timeoutMs = 15_000): Promise<{ answered: Promise<number>; client: pg.Client }> {
+  const client = new pg.Client({ connectionString: relay.url() });
+  client.on('error', () => undefined);
+  await client.connect();
+  t.teardown(() => client.end().catch(() => undefined));
+  const answered = Promise.race([
+    client.query("select pg_is_in_recovery() as rec, current_setting('port') as port").then(() => Date.now(), () => Infinity),
+    new Promise<number>((r) => setTimeout(() => r(Infinity), timeoutMs).unref()),
+  ]);
+  return { answered, client };
+}
+
+async function warm(relay: Relay): Promise<void> {
+  const c = new pg.Client({ connectionString: relay.url() });
+  await c.connect();
+  await c.query('select 1');
+  await c.end();
+}
+
+const isSettled = (p: Promise<number>): Promise<boolean> => Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 0))]);
+
+t.test('hint with a Service: confirmed on the node, released through the Service, not held by one slow login', async (t) => {
+  const { primary, standby } = await pair(t);
+  const service = await ServiceProxy.start({ host: '127.0.0.1', port: primary.port });
+  t.teardown(() => service.stop());
+  const relay = await startRelay(primary, { admin: true, settings: { queryWaitTimeoutMs: 30_000, pauseMaxDurationMs: 60_000 }, databases: { '*': { hosts: [{ host: '127.0.0.1', port: service.port }] } } });
+  t.teardown(() => relay.stop());
+  await warm(relay);
+  t.equal((await relay.app.control.pause({ node: `127.0.0.1:${primary.port}`, timeoutMs: 3000 })).result, 'drained');
+  const { answered } = await heldQuery(t, relay);
+  // The old primary stops; the Service still routes to it and holds the connections (a router
+  // retrying a stopped node). The standby is promoted and the hook names it.
+  service.routeTo('hold');
+  await primary.stop('fast');
+  await standby.promote();
+  relay.app.control.primaryHint({ node: `127.0.0.1:${standby.port}`, role: 'primary' });
+  await new Promise((r) => setTimeout(r, 800));
+  t.notOk(await isSettled(answered), 'still held while no login through the Service can pass');
+  t.ok(relay.app.control.state().paused, 'still paused: the node is confirmed, the Service is not there yet');
+  const routedAt = Date.now();
+  service.routeTo({ host: '127.0.0.1', port: standby.port });
+  const at = await answered;
+  t.ok(at - routedAt < 400, `released ${at - routedAt} ms after the Service routed to the new primary`);
+  for (const s of relay.app.control.servers()) t.equal(s.port, service.port, `server ${s.id} goes through the Service, not around it`);
+});
+
+t.test('restart of the primary behind a Service, no hint: pgrelay resumes by itself', async (t) => {
+  const primary = await startCluster();
+  t.teardown(() => primary.destroy());
+  const service = await ServiceProxy.start({ host: '127.0.0.1', port: primary.port });
+  t.teardown(() => service.stop());
+  const relay = await startRelay(primary, { admin: true, settings: { queryWaitTimeoutMs: 30_000, pauseMaxDurationMs: 60_000 }, databases: { '*': { hosts: [{ host: '127.0.0.1', port: service.port }] } } });
+  t.teardown(() => relay.stop());
+  await warm(relay);
+  t.equal((await relay.app.control.pause({ node: `127.0.0.1:${primary.port}`, timeoutMs: 3000 })).result, 'drained');
+  const { answered } = await heldQuery(t, relay);
+  await new Promise((r) => setTimeout(r, 300));
+  t.notOk(await isSettled(answered), 'held while the node still runs (before_stop comes before the stop)');
+  await primary.stop('fast');
+  await new Promise((r) => setTimeout(r, 300));
+  await primary.start();
+  const upAt = Date.now();
+  const at = await answered;
+  t.ok(at - upAt < 500, `resumed ${at - upAt} ms after the node accepted connections again`);
+});
+
+t.test('switchover with direct hosts, no hint: pgrelay finds the new primary by itself', async (t) => {
+  const { primary, standby } = await pair(t);
+  const relay = await startRelay(primary, {
+    admin: true,
+    settings: { queryWaitTimeoutMs: 30_000, pauseMaxDurationMs: 60_000 },
+    databases: { '*': { hosts: [{ host: '127.0.0.1', port: primary.port }, { host: '127.0.0.1', port: standby.port }] } },
+  });
+  t.teardown(() => relay.stop());
+  await warm(relay);
+  t.equal((await relay.app.control.pause({ node: `127.0.0.1:${primary.port}`, timeoutMs: 3000 })).result, 'drained');
+  const { answered } = await heldQuery(t, relay);
+  await primary.stop('fast');
+  await standby.promote();
+  const upAt = Date.now();
+  const at = await answered;
+  t.ok(at - upAt < 500, `resumed ${at - upAt} ms after the standby was promoted`);
+});
+
+t.test('switchover behind a Service, no hint: a writable login through the Service resumes', async (t) => {
+  const { primary, standby } = await pair(t);
+  const service = await ServiceProxy.start({ host: '127.0.0.1', port: primary.port });
+  t.teardown(() => service.stop());
+  const relay = await startRelay(primary, { admin: true, settings: { queryWaitTimeoutMs: 30_000, pauseMaxDurationMs: 60_000 }, databases: { '*': { hosts: [{ host: '127.0.0.1', port: service.port }] } } });
+  t.teardown(() => relay.stop());
+  await warm(relay);
+  t.equal((await relay.app.control.pause({ node: `127.0.0.1:${primary.port}`, timeoutMs: 3000 })).result, 'drained');
+  const { answered } = await heldQuery(t, relay);
+  await primary.stop('fast');
+  service.routeTo('refuse');
+  await standby.promote();
+  await new Promise((r) => setTimeout(r, 300));
+  t.notOk(await isSettled(answered), 'held while the Service routes nowhere');
+  const routedAt = Date.now();
+  service.routeTo({ host: '127.0.0.1', port: standby.port });
+  const at = await answered;
+  t.ok(at - routedAt < 400, `resumed ${at - routedAt} ms after the Service routed to the new primary`);
+});
