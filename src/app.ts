@@ -15,8 +15,10 @@ import { sweepClients } from './proxy/client-timeouts.js';
 import { ProxyStats, type ConsoleIO, type ConsoleLink, type ConsoleLogin, type ProxyContext } from './proxy/context.js';
 import { Disconnect, ErrorCode, PgRelayError } from './errors.js';
 import { ConsoleSession } from './admin/console-session.js';
+import { requestedBy } from './admin/requested-by.js';
 import { consoleWelcome } from './admin/console-login.js';
 import { createLogger } from './logger.js';
+import { RepeatLog } from './log-limiter.js';
 import { PauseController, type PauseEvent } from './pool/pause.js';
 import { clientsInTransaction, ProxyControl } from './control/proxy-control.js';
 import { PrimaryHints } from './upstream/primary-hints.js';
@@ -80,7 +82,7 @@ export class App {
     const connector = new UpstreamConnector(shared);
     const registry = new PoolRegistry(config, connector);
     const clock = { now: Date.now() };
-    const base = Object.assign(shared, { registry, cancelKeys: new Map(), clock, clientCount: () => this.clients.size });
+    const base = Object.assign(shared, { registry, cancelKeys: new Map(), clock, repeatLog: new RepeatLog(() => this.ctx.logger), clientCount: () => this.clients.size });
     const pause = new PauseController({ pools: () => registry.pools(), inTransaction: (db) => clientsInTransaction(this.clients, db) }, () => this.ctx.config.settings);
     const hints = new PrimaryHints(registry, connector, pause, logger, () => this.ctx.config.settings);
     const control = new ProxyControl({
@@ -98,14 +100,14 @@ export class App {
     this.ctx = Object.assign(base, {
       openConsole: (io: ConsoleIO, who: ConsoleLogin): ConsoleLink => {
         for (const b of consoleWelcome(who.user, who.processId, who.secretKey)) io.write(b);
-        return new ConsoleSession(io, control, { user: who.user, admin: who.admin });
+        return new ConsoleSession(io, requestedBy(control, `console user "${who.user}"`), { user: who.user, admin: who.admin });
       },
     });
     this.connector = connector;
     this.pause = pause;
     this.hints = hints;
     this.control = control;
-    this.metrics = new Metrics({ control, counters: () => this.counters() });
+    this.metrics = new Metrics({ control, counters: () => this.counters(), poolTraffic: () => registry.poolStats() });
     const metrics = this.metrics;
     registry.observe(pause);
     registry.observe({ onServersChanged: () => undefined, onPoolCreated: () => undefined, onWaited: (pool, waitedMs) => metrics.observeWait(waitedMs / 1000, pool.database) });
@@ -121,6 +123,8 @@ export class App {
         }
       },
       (now) => sweepClients(this.clients, this.ctx.config.settings, now),
+      (now) => control.sweepStats(now),
+      (now) => this.ctx.repeatLog.sweep(now),
       () => this.checkShutdown(),
     ]);
   }
@@ -189,7 +193,8 @@ export class App {
     await admin.listen({ host: s.adminListenAddr, port });
     this.admin = admin;
     const a = admin.server.address() as net.AddressInfo;
-    this.ctx.logger.info({ host: a.address, port: a.port, token: token !== null }, 'admin API listening');
+    // Not `token`: the logger redacts that field, which would print **** whether one is set or not.
+    this.ctx.logger.info({ host: a.address, port: a.port, tokenSet: token !== null }, 'admin API listening');
     return { host: a.address, port: a.port };
   }
 

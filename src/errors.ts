@@ -36,6 +36,18 @@ export const ErrorCode = {
   ServerProtocolViolation: 'PGRELAY_SERVER_PROTOCOL_VIOLATION',
   /** The server asked for a password pgrelay does not have for that user. */
   ServerCredentialMissing: 'PGRELAY_SERVER_CREDENTIAL_MISSING',
+  /** client_tls_sslmode requires TLS and the client did not ask for it. */
+  TlsRequired: 'PGRELAY_TLS_REQUIRED',
+  /** The TLS handshake with a client failed (the connection is dropped: no FATAL can reach it). */
+  TlsHandshakeFailed: 'PGRELAY_TLS_HANDSHAKE_FAILED',
+  /** TLS towards the server was required and refused, or its certificate did not verify. */
+  ServerTlsRefused: 'PGRELAY_SERVER_TLS_REFUSED',
+  /** No auth_hba_file line allows the connection, or the line that matches says reject. */
+  HbaRejected: 'PGRELAY_HBA_REJECTED',
+  /** The cert method: no verified client certificate, or its CN is not the user name. */
+  CertAuthFailed: 'PGRELAY_CERT_AUTH_FAILED',
+  /** auth_query could not be run (no connection, an error, a timeout): the login cannot be checked. */
+  AuthQueryFailed: 'PGRELAY_AUTH_QUERY_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -67,6 +79,13 @@ const SQLSTATE_OF: Record<ErrorCode, string> = {
   PGRELAY_INTERNAL: SqlState.InternalError,
   PGRELAY_SERVER_PROTOCOL_VIOLATION: SqlState.ProtocolViolation,
   PGRELAY_SERVER_CREDENTIAL_MISSING: SqlState.InvalidPassword,
+  PGRELAY_TLS_REQUIRED: SqlState.InvalidAuthorization,
+  PGRELAY_TLS_HANDSHAKE_FAILED: SqlState.ProtocolViolation,
+  // A configuration problem, not a passing one: waiting clients are told at once (pool.ts).
+  PGRELAY_SERVER_TLS_REFUSED: SqlState.InvalidAuthorization,
+  PGRELAY_HBA_REJECTED: SqlState.InvalidAuthorization,
+  PGRELAY_CERT_AUTH_FAILED: SqlState.InvalidAuthorization,
+  PGRELAY_AUTH_QUERY_FAILED: SqlState.ConnectionFailure,
 };
 
 export class PgRelayError extends Error {
@@ -117,6 +136,8 @@ export const Disconnect = {
   ConnectQueryFailed: 'connect_query_failed',
   LeaderLost: 'leader_lost',
   Reconnect: 'reconnect',
+  /** server_tls_* or its files changed on reload: servers reconnect with the new settings. */
+  ServerTlsChanged: 'server_tls_changed',
   Kill: 'kill',
   DatabaseChanged: 'database_changed',
   DatabaseRemoved: 'database_removed',

@@ -134,13 +134,13 @@ async function main(): Promise<void> {
   app.onShutdownRequest = () => shutdown('SHUTDOWN command');
   // PgBouncer's signals: SIGUSR1 pauses everything, SIGUSR2 resumes.
   process.on('SIGUSR1', () => {
-    app.control.pause().then(
+    app.control.pause({ by: 'signal SIGUSR1' }).then(
       (r) => logger.info({ signal: 'SIGUSR1', result: r.result, drainMs: r.drainMs }, 'pause by signal finished'),
       (err: Error) => logger.error({ err: err.message }, 'pause by signal failed'),
     );
   });
   process.on('SIGUSR2', () => {
-    app.control.resume();
+    app.control.resume({ by: 'signal SIGUSR2' });
   });
   process.on('SIGHUP', () => {
     try {

@@ -11,6 +11,7 @@ import { dirname } from 'node:path';
 import { loadCheckedAuthFile } from './auth/auth-file.js';
 import { checkAdminBinding, readAdminToken } from './admin/http-auth.js';
 import { inlineCommentHint } from './config/checks.js';
+import { loadSecurity } from './auth/security.js';
 import { SETTINGS_TABLE } from './config/settings.js';
 import { ConfigError } from './config/types.js';
 import type { Config, ConfigWarning, Settings } from './config/types.js';
@@ -63,6 +64,17 @@ export async function preflight(config: Config, opts: PreflightOptions = {}): Pr
       });
     } catch (err) {
       fail('authFile', `auth_file: ${(err as Error).message}`);
+    }
+  }
+
+  // TLS keys and certificates that load and match, the TLS settings that need them, the
+  // auth_hba_file's rules: what startup and reload build, checked the same way.
+  if (errors.length === 0) {
+    try {
+      loadSecurity(config);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      errors.push(err);
     }
   }
 

@@ -1,17 +1,13 @@
 // SHOW STATS, STATS_TOTALS, STATS_AVERAGES and TOTALS in PgBouncer 1.25's layouts (src/stats.c),
-// filled from Control.stats(). Times are microseconds, bytes are bytes.
+// filled from Control.stats(). Times are microseconds, bytes are bytes, as in PgBouncer.
 //
-// What the snapshot does not carry reads 0: query time (pgrelay sums transaction time only),
-// prepared-statement counters (not tracked), and the per-second rates, which PgBouncer computes
-// over the last stats_period; the snapshot holds totals only. avg_xact_time and avg_wait_time
-// are averages since start (PgBouncer's: over the last stats_period), the closest honest figure.
+// The avg_ columns are PgBouncer's: over the last completed stats_period, counts and bytes per
+// second, and times per transaction, per query and per server assignment; 0 until a period has
+// ended. Prepared-statement counters are not tracked and read 0.
 
-import type { Control, StatsSnapshot } from '../control/contract.js';
+import type { Control, StatsAverages, StatsSnapshot } from '../control/contract.js';
+import { NO_AVERAGES } from '../metrics/stats-period.js';
 import { int, table, text, type Col, type ShowItem } from './console-result.js';
-
-function perItem(total: number, count: number): number {
-  return count > 0 ? total / count : 0;
-}
 
 /** The figures behind every layout, in PgBouncer's PgStats terms. */
 interface Figures {
@@ -24,6 +20,7 @@ interface Figures {
   readonly xactTimeUs: number;
   readonly queryTimeUs: number;
   readonly waitTimeUs: number;
+  readonly averages: StatsAverages;
 }
 
 function figures(s: StatsSnapshot): Figures {
@@ -35,16 +32,13 @@ function figures(s: StatsSnapshot): Figures {
     received: s.bytesReceived,
     sent: s.bytesSent,
     xactTimeUs: s.transactionTimeUs,
-    queryTimeUs: 0,
+    queryTimeUs: s.queryTimeUs,
     waitTimeUs: s.waitTimeUs,
+    averages: s.averages ?? NO_AVERAGES,
   };
 }
 
 const zero = (): number => 0;
-const avgXactTime = (f: Figures): number => perItem(f.xactTimeUs, f.xacts);
-const avgQueryTime = (f: Figures): number => perItem(f.queryTimeUs, f.queries);
-// PgBouncer divides wait time by server assignments (each assignment ends one wait).
-const avgWaitTime = (f: Figures): number => perItem(f.waitTimeUs, f.serverAssignments);
 
 /** The eleven total_ columns of SHOW STATS (after database), under the given names. */
 function totalCols(names: readonly string[]): Col<Figures>[] {
@@ -67,17 +61,17 @@ function totalCols(names: readonly string[]): Col<Figures>[] {
 /** The eleven avg_ columns of SHOW STATS, under the given names. */
 function avgCols(names: readonly string[]): Col<Figures>[] {
   const getters: ((f: Figures) => number)[] = [
-    zero, // server assignments per second
-    zero, // transactions per second
-    zero, // queries per second
-    zero, // bytes received per second
-    zero, // bytes sent per second
-    avgXactTime,
-    avgQueryTime,
-    avgWaitTime,
-    zero,
-    zero,
-    zero,
+    (f) => f.averages.serverAssignmentsPerSec,
+    (f) => f.averages.transactionsPerSec,
+    (f) => f.averages.queriesPerSec,
+    (f) => f.averages.bytesReceivedPerSec,
+    (f) => f.averages.bytesSentPerSec,
+    (f) => f.averages.transactionTimeUs,
+    (f) => f.averages.queryTimeUs,
+    (f) => f.averages.waitTimeUs,
+    zero, // client parse count
+    zero, // server parse count
+    zero, // bind count
   ];
   return getters.map((get, i) => int(names[i]!, get));
 }
@@ -120,7 +114,13 @@ const STATS_TOTALS_COLS = [database, ...totalCols([...SHORT_NAMES, 'client_parse
 const STATS_AVERAGES_COLS = [database, ...avgCols([...SHORT_NAMES, 'avg_client_parse_count', 'avg_server_parse_count', 'avg_bind_count'])];
 
 function sum(all: readonly Figures[]): Figures {
-  const add = (k: keyof Omit<Figures, 'database'>): number => all.reduce((n, f) => n + f[k], 0);
+  const add = (k: keyof Omit<Figures, 'database' | 'averages'>): number => all.reduce((n, f) => n + f[k], 0);
+  const rate = (k: keyof StatsAverages): number => all.reduce((n, f) => n + f.averages[k], 0);
+  // Rates add up across databases; times per item are weighted by the items behind them.
+  const weighted = (k: keyof StatsAverages, by: keyof StatsAverages): number => {
+    const items = rate(by);
+    return items > 0 ? all.reduce((n, f) => n + f.averages[k] * f.averages[by], 0) / items : 0;
+  };
   return {
     database: '',
     serverAssignments: add('serverAssignments'),
@@ -131,6 +131,16 @@ function sum(all: readonly Figures[]): Figures {
     xactTimeUs: add('xactTimeUs'),
     queryTimeUs: add('queryTimeUs'),
     waitTimeUs: add('waitTimeUs'),
+    averages: {
+      serverAssignmentsPerSec: rate('serverAssignmentsPerSec'),
+      transactionsPerSec: rate('transactionsPerSec'),
+      queriesPerSec: rate('queriesPerSec'),
+      bytesReceivedPerSec: rate('bytesReceivedPerSec'),
+      bytesSentPerSec: rate('bytesSentPerSec'),
+      transactionTimeUs: weighted('transactionTimeUs', 'transactionsPerSec'),
+      queryTimeUs: weighted('queryTimeUs', 'queriesPerSec'),
+      waitTimeUs: weighted('waitTimeUs', 'serverAssignmentsPerSec'),
+    },
   };
 }
 

@@ -113,7 +113,9 @@ export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
 
   app.post('/v1/pause', async (req, reply) => {
     const input = pauseInput(req.query, req.body);
-    const result = await control.pause(input);
+    // A Patroni hook names its node; anyone else is an operator or a script.
+    const by = input.node !== undefined ? `hook (node ${input.node}) via http ${req.ip}` : `http ${req.ip}`;
+    const result = await control.pause({ ...input, by });
     req.log.info({ ...input, from: req.ip, result: result.result, drainMs: result.drainMs, serversLeft: result.serversLeft }, 'admin api: pause');
     // 504: the pools stay paused, but transactions outlived the drain deadline; the body lists them.
     return reply.code(result.result === 'timeout' ? 504 : 200).send(result);
@@ -121,7 +123,7 @@ export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
 
   app.post('/v1/resume', async (req) => {
     const input = databaseInput(req.query, req.body);
-    const result = control.resume(input);
+    const result = control.resume({ ...input, by: `http ${req.ip}` });
     req.log.info({ ...input, from: req.ip, wasPaused: result.wasPaused, pausedMs: result.pausedMs }, 'admin api: resume');
     return result;
   });

@@ -21,6 +21,9 @@ import { deriveScramKeys, scramSecretFromPassword, sha256, SCRAM_DEFAULT_ITERATI
 import { mockPassword, stableScramSalt } from './mock-secret.js';
 import type { AuthType } from '../config/types.js';
 
+/** The methods this module runs; auth_type hba and cert are resolved by the login before it gets here. */
+export type ClientAuthMethod = Exclude<AuthType, 'hba' | 'cert'>;
+
 /** The socket side of a login, provided by the client session. */
 export interface AuthIO {
   send(message: Buffer): void;
@@ -58,7 +61,7 @@ async function passwordMessage(io: AuthIO): Promise<Buffer> {
  * Only trust ignores secrets: an empty one never authenticates (PgBouncer refuses it too, and
  * PostgreSQL never stores one), which an empty password would otherwise match.
  */
-export async function authenticateClient(io: AuthIO, authType: AuthType, user: string, storedSecret: string | undefined): Promise<AuthOutcome> {
+export async function authenticateClient(io: AuthIO, authType: ClientAuthMethod, user: string, storedSecret: string | undefined): Promise<AuthOutcome> {
   if (authType === 'trust') return { ok: true, scramKeys: null };
   let secret: Secret | null = null;
   let missing: AuthFailureReason | null = null;

@@ -115,6 +115,9 @@ export function emptyDatabase(name: string): DatabaseConfig {
     targetSessionAttrs: DEFAULT_TARGET_SESSION_ATTRS,
     patroniApi: [],
     unsupportedKeys: [],
+    authUser: null,
+    authQuery: null,
+    authDbname: null,
   };
 }
 
@@ -211,6 +214,16 @@ export function parseDatabaseEntry(
         db.patroniApi = urls;
         break;
       }
+      // PgBouncer's per-database overrides of auth_user, auth_query and auth_dbname.
+      case 'auth_user':
+        db.authUser = value;
+        break;
+      case 'auth_query':
+        db.authQuery = value;
+        break;
+      case 'auth_dbname':
+        db.authDbname = value;
+        break;
       case 'target_session_attrs': {
         const v = value.toLowerCase();
         if (!(TARGET_SESSION_ATTRS as readonly string[]).includes(v)) {
@@ -292,6 +305,9 @@ export function formatDatabaseEntry(db: DatabaseConfig): string {
   add('timezone', db.timezone);
   add('target_session_attrs', db.targetSessionAttrs);
   if (db.patroniApi.length > 0) add('patroni_api', db.patroniApi.join(','));
+  add('auth_user', db.authUser);
+  add('auth_query', db.authQuery);
+  add('auth_dbname', db.authDbname);
   return parts.join(' ');
 }
 

@@ -86,7 +86,6 @@ export const PGBOUNCER_SETTINGS: ReadonlyMap<string, UnimplementedKey> = new Map
   ['service_name', tune('Windows service name')],
   ['listen_backlog', tune('listen(2) backlog; pgrelay uses 1024')],
   ['log_stats', tune('periodic stats log line; pgrelay exports /metrics instead')],
-  ['stats_period', tune('the period of SHOW STATS averages; pgrelay uses 60 s')],
   ['query_wait_notify', tune('a NOTICE to clients that wait for a server')],
   ['sbuf_loopcnt', tune('fairness of PgBouncer\'s event loop')],
   ['scram_iterations', tune('iterations of SCRAM verifiers PgBouncer computes from plain passwords')],

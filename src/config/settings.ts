@@ -131,6 +131,14 @@ export function parseAuthType(raw: string): AuthType {
   throw new SettingValueError(`invalid auth_type "${raw}" (supported: ${supported})`);
 }
 
+/** One of a fixed set of lower-case words. */
+export function parseChoice<T extends string>(raw: string, key: string, choices: readonly T[]): T {
+  const v = raw.trim().toLowerCase();
+  const found = choices.find((c) => c === v);
+  if (found === undefined) throw new SettingValueError(`invalid ${key} "${raw}" (use ${choices.join(' or ')})`);
+  return found;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 type LogLevel = Settings['logLevel'];
 
@@ -374,6 +382,25 @@ export const SETTINGS_TABLE: readonly SettingSpec[] = Object.freeze([
   duration('pause_drain_timeout', 'pauseDrainTimeoutMs', '30', ours('How long PAUSE waits for in-flight transactions to finish.')),
   duration('pause_max_duration', 'pauseMaxDurationMs', '60', ours('A pause lasting longer than this is lifted automatically; 0 = no limit.')),
   duration('shutdown_timeout', 'shutdownTimeoutMs', '30', ours('On shutdown, how long to wait for clients to finish before closing them.')),
+  duration('stats_period', 'statsPeriodMs', '60', pg('Period over which SHOW STATS computes its avg_ columns (rates per second, times per transaction and query).')),
+  spec(
+    'log_format',
+    'logFormat',
+    'enum',
+    'json',
+    ours('Log line format: json (one JSON object per line, for log shippers) or text (time, level, message, then key=value, for a terminal).', NO_RESTART),
+    (raw) => parseChoice(raw, 'log_format', ['json', 'text'] as const),
+    (v) => v,
+  ),
+  spec(
+    'log_time_format',
+    'logTimeFormat',
+    'enum',
+    'epoch',
+    ours('The time field of JSON log lines: epoch (milliseconds, pino\'s default) or iso (ISO 8601 UTC, e.g. 2026-01-31T12:00:00.000Z). Text lines always use ISO 8601.', NO_RESTART),
+    (raw) => parseChoice(raw, 'log_time_format', ['epoch', 'iso'] as const),
+    (v) => v,
+  ),
 ] as SettingSpec[]);
 
 const BY_KEY: ReadonlyMap<string, SettingSpec> = new Map(SETTINGS_TABLE.map((s) => [s.key, s]));
@@ -445,7 +472,6 @@ export const UNIMPLEMENTED_PGBOUNCER_SETTINGS: ReadonlyMap<string, string> = new
   ['service_name', ''],
   ['listen_backlog', ''],
   ['log_stats', ''],
-  ['stats_period', ''],
   ['max_db_client_connections', ''],
   ['max_user_client_connections', ''],
   ['max_prepared_statements', 'protocol-level prepared statements are not tracked across server connections'],

@@ -120,6 +120,11 @@ export interface Settings {
   readonly pauseDrainTimeoutMs: number;
   readonly pauseMaxDurationMs: number;
   readonly shutdownTimeoutMs: number;
+  /** SHOW STATS' avg_ columns are computed over this period (PgBouncer's stats_period). */
+  readonly statsPeriodMs: number;
+  readonly logFormat: 'json' | 'text';
+  /** The `time` field of JSON log lines: epoch milliseconds or an ISO 8601 string. */
+  readonly logTimeFormat: 'epoch' | 'iso';
 }
 
 /** A key the file set that pgrelay parsed but does not implement. */

@@ -145,8 +145,25 @@ export interface StatsSnapshot {
   readonly bytesSent: number;
   /** Microseconds, summed. */
   readonly transactionTimeUs: number;
+  /** Microseconds from each Query or Sync to the ReadyForQuery that answered it, summed. */
+  readonly queryTimeUs: number;
   readonly waitTimeUs: number;
   readonly waits: number;
+  /** Over the last completed stats_period (absent or zero before the first one ends). */
+  readonly averages?: StatsAverages;
+}
+
+/** PgBouncer's avg_ columns: rates per second, and times per item, over the last stats_period. */
+export interface StatsAverages {
+  readonly serverAssignmentsPerSec: number;
+  readonly transactionsPerSec: number;
+  readonly queriesPerSec: number;
+  readonly bytesReceivedPerSec: number;
+  readonly bytesSentPerSec: number;
+  /** Microseconds per transaction, per query, and per server assignment (wait). */
+  readonly transactionTimeUs: number;
+  readonly queryTimeUs: number;
+  readonly waitTimeUs: number;
 }
 
 export interface ConfigRow {
@@ -166,8 +183,9 @@ export interface PrimaryHintResult {
 
 /** Admin verbs. Unknown database names throw AdminError('PGRELAY_NO_SUCH_DATABASE'). */
 export interface Control {
-  pause(opts?: { database?: string; timeoutMs?: number; node?: string }): Promise<PauseResult>;
-  resume(opts?: { database?: string }): ResumeResult;
+  /** `by` says who asked (console user, HTTP peer, signal, hook), for the log. */
+  pause(opts?: { database?: string; timeoutMs?: number; node?: string; by?: string }): Promise<PauseResult>;
+  resume(opts?: { database?: string; by?: string }): ResumeResult;
   /** "This node may be primary now" (a Patroni callback): verify it, then resume. Returns at once. */
   primaryHint(opts: { node: string; role?: string }): PrimaryHintResult;
   /** Close every server connection when next released (idle ones now). */

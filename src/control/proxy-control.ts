@@ -13,6 +13,7 @@ import type { UpstreamConnector } from '../upstream/connector.js';
 import type { PrimaryHints } from '../upstream/primary-hints.js';
 import { NodeScope } from '../upstream/node-scope.js';
 import { VERSION } from '../version.js';
+import { StatsPeriod } from '../metrics/stats-period.js';
 import { Disconnect, ErrorCode, PgRelayError } from '../errors.js';
 
 export interface ControlParts {
@@ -46,7 +47,15 @@ export function clientsInTransaction(clients: Iterable<ClientSession>, database:
 const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined || ms === 0 ? null : new Date(ms).toISOString());
 
 export class ProxyControl implements Control {
+  /** SHOW STATS' avg_ columns: the last completed stats_period, ended by sweepStats(). */
+  private readonly period = new StatsPeriod();
+
   constructor(private readonly parts: ControlParts) {}
+
+  /** Called by the janitor: ends a stats_period when one has passed. */
+  sweepStats(now: number): void {
+    this.period.sweep(now, this.ctx.config.settings.statsPeriodMs, () => this.totals());
+  }
 
   private get ctx(): Omit<ProxyContext, 'openConsole'> {
     return this.parts.ctx;
@@ -61,8 +70,9 @@ export class ProxyControl implements Control {
     return database;
   }
 
-  async pause(opts: { database?: string; timeoutMs?: number; node?: string } = {}): Promise<PauseResult> {
+  async pause(opts: { database?: string; timeoutMs?: number; node?: string; by?: string } = {}): Promise<PauseResult> {
     const database = this.scope(opts.database);
+    this.ctx.logger.info({ event: 'pause-request', by: opts.by ?? 'unknown', database: database ?? '*', node: opts.node, timeoutMs: opts.timeoutMs }, `PAUSE requested by ${opts.by ?? 'an unnamed caller'}`);
     if (opts.timeoutMs !== undefined && (!Number.isInteger(opts.timeoutMs) || opts.timeoutMs < 0)) {
       throw new AdminError('PGRELAY_BAD_REQUEST', 'timeout_ms must be a non-negative integer', 400, 'timeout_ms');
     }
@@ -102,8 +112,10 @@ export class ProxyControl implements Control {
     return this.parts.pause.pause(database, opts.timeoutMs);
   }
 
-  resume(opts: { database?: string } = {}): ResumeResult {
-    return this.parts.pause.resume(this.scope(opts.database));
+  resume(opts: { database?: string; by?: string } = {}): ResumeResult {
+    const database = this.scope(opts.database);
+    this.ctx.logger.info({ event: 'resume-request', by: opts.by ?? 'unknown', database: database ?? '*' }, `RESUME requested by ${opts.by ?? 'an unnamed caller'}`);
+    return this.parts.pause.resume(database);
   }
 
   primaryHint(opts: { node: string; role?: string }): PrimaryHintResult {
@@ -312,10 +324,15 @@ export class ProxyControl implements Control {
   }
 
   stats(): StatsSnapshot[] {
-    const per = new Map<string, StatsSnapshot & Record<string, number | string>>();
+    return this.totals().map((row) => ({ ...row, averages: this.period.of(row.database) }));
+  }
+
+  /** Counters per database since start, retired pools included. */
+  private totals(): StatsSnapshot[] {
+    const per = new Map<string, StatsSnapshot>();
     // poolStats() includes retired pools' counters, so these totals never go back.
     for (const { database, stats: st } of this.ctx.registry.poolStats()) {
-      const row = per.get(database) ?? { database, serverAssignments: 0, transactions: 0, queries: 0, bytesReceived: 0, bytesSent: 0, transactionTimeUs: 0, waitTimeUs: 0, waits: 0 };
+      const row = per.get(database) ?? { database, serverAssignments: 0, transactions: 0, queries: 0, bytesReceived: 0, bytesSent: 0, transactionTimeUs: 0, queryTimeUs: 0, waitTimeUs: 0, waits: 0 };
       per.set(database, {
         ...row,
         serverAssignments: row.serverAssignments + st.assignments,
@@ -324,6 +341,7 @@ export class ProxyControl implements Control {
         bytesReceived: row.bytesReceived + st.bytesReceived,
         bytesSent: row.bytesSent + st.bytesSent,
         transactionTimeUs: row.transactionTimeUs + st.transactionTimeUs,
+        queryTimeUs: row.queryTimeUs + st.queryTimeUs,
         waitTimeUs: row.waitTimeUs + st.waitTimeUs,
         waits: row.waits + st.waits,
       });

@@ -24,6 +24,8 @@ export interface PoolView {
   readonly pools: ReadonlyMap<string, PoolCounts>;
   /** Per-database pause flag, plus "*" for the global pause. */
   readonly paused: ReadonlyMap<string, boolean>;
+  /** Every client connection of the snapshot, in a pool or not (logging in, admin console). */
+  readonly clientConnections: number;
 }
 
 // The states a pool always reports, even at zero: a series that vanishes when it reaches 0 breaks
@@ -49,7 +51,9 @@ export function buildPoolView(source: PoolViewSource): PoolView {
   for (const p of source.pools()) entry(p.database, p.user);
   // Counted from the per-connection snapshots rather than PoolSnapshot's columns, so states the pool
   // summary has no column for (a client in login) are still counted.
+  let clientConnections = 0;
   for (const c of source.clients()) {
+    clientConnections++;
     const e = entry(c.database, c.user);
     bump(e.clients, c.state);
     if (c.state === 'waiting') {
@@ -65,7 +69,7 @@ export function buildPoolView(source: PoolViewSource): PoolView {
   // its label value is taken by the global pause.
   for (const db of state.databases) if (db.name !== ALL_DATABASES) paused.set(db.name, db.paused);
   paused.set(ALL_DATABASES, state.paused);
-  return { pools, paused };
+  return { pools, paused, clientConnections };
 }
 
 function zeroes(states: readonly string[]): Map<string, number> {

@@ -62,3 +62,40 @@ export function cappedEntries(entries: Iterable<readonly [string, number]>): Arr
   if (overflow) out.push([OTHER_LABEL, other]);
   return out;
 }
+
+/** One sample of a counter with several labels. */
+export type PoolSample = readonly [Readonly<Record<string, string>>, number];
+
+/**
+ * A counter with several labels (database and user by default), read at each scrape. As with
+ * cappedEntries, past MAX_LABEL_VALUES label sets the rest are summed under OTHER_LABEL in every
+ * label, so made-up names cannot grow the exposition without bound.
+ */
+export function scrapedPoolCounter(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => Iterable<PoolSample>,
+  labels: readonly string[] = ['database', 'user'],
+): Counter {
+  return new Counter({
+    name,
+    help,
+    labelNames: labels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      // Several samples may share a label set (retired pools of one database): they add up.
+      const sums = new Map<string, [Record<string, string>, number]>();
+      for (const [values, total] of read()) {
+        const key = labels.map((l) => values[l] ?? '').join('\u0000');
+        const found = sums.get(key);
+        if (found !== undefined) found[1] += total;
+        else sums.set(key, [{ ...values }, total]);
+      }
+      const other = Object.fromEntries(labels.map((l) => [l, OTHER_LABEL]));
+      const capped = cappedEntries([...sums.values()].map(([values, total]) => [JSON.stringify(values), total] as const));
+      for (const [key, total] of capped) this.inc(key === OTHER_LABEL ? other : (JSON.parse(key) as Record<string, string>), total);
+    },
+  });
+}

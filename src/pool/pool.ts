@@ -109,6 +109,7 @@ export class Pool {
     bytesReceived: 0,
     bytesSent: 0,
     transactionTimeUs: 0,
+    queryTimeUs: 0,
   };
 
   constructor(

@@ -183,8 +183,9 @@ export class PoolRegistry implements ConnectionBudget, PoolObserver {
    * Every pool's counters plus those of retired pools, labelled by database: cumulative sums over
    * this (metrics, SHOW STATS) never go back when a pool retires.
    */
-  *poolStats(): IterableIterator<{ readonly database: string; readonly stats: PoolStats }> {
-    for (const e of this.entries.values()) yield { database: e.pool.database, stats: e.pool.stats };
+  /** Live pools' counters with their user; retired pools' summed per database (no user). */
+  *poolStats(): IterableIterator<{ readonly database: string; readonly user?: string; readonly stats: PoolStats }> {
+    for (const e of this.entries.values()) yield { database: e.pool.database, user: e.pool.user, stats: e.pool.stats };
     for (const [database, stats] of this.retired) yield { database, stats };
   }
 
@@ -323,7 +324,7 @@ function withoutUserParams(params: ReadonlyMap<string, string>): ReadonlyMap<str
 }
 
 function zeroStats(): PoolStats {
-  return { serverConnects: 0, serverConnectFailures: 0, assignments: 0, waits: 0, waitTimeUs: 0, maxWaitMs: 0, transactions: 0, queries: 0, bytesReceived: 0, bytesSent: 0, transactionTimeUs: 0 };
+  return { serverConnects: 0, serverConnectFailures: 0, assignments: 0, waits: 0, waitTimeUs: 0, maxWaitMs: 0, transactions: 0, queries: 0, bytesReceived: 0, bytesSent: 0, transactionTimeUs: 0, queryTimeUs: 0 };
 }
 
 /** Folds `from` into `into`: sums, except maxWaitMs, which is a maximum. */

@@ -1,7 +1,8 @@
 // A client's login, from its first byte to the ReadyForQuery that opens its session: startup
-// packet (answering SSLRequest/GSSENCRequest, routing a CancelRequest), protocol negotiation,
-// startup parameters, authentication, and the database and pool it may use. It resolves with
-// what the session needs and never sees the session itself.
+// packet (answering SSLRequest with TLS per client_tls_sslmode and GSSENCRequest with 'N',
+// routing a CancelRequest), protocol negotiation, startup parameters, authentication (auth_type,
+// or the auth_hba_file line that matches; secrets from auth_file or auth_query), and the database
+// and pool it may use. It resolves with what the session needs and never sees the session itself.
 
 import type net from 'node:net';
 import { AuthenticationOk, backendKeyData, EncryptionRefused, negotiateProtocolVersion, ReadyForQueryIdle } from '../protocol/backend-messages.js';
@@ -18,6 +19,11 @@ import type { ProxyContext, ScramKeys } from './context.js';
 import type { PoolServer, PoolWaiter } from '../pool/pool.js';
 import type { PoolEntry } from '../pool/registry.js';
 import type { ServerConn } from './server-conn.js';
+import { atLeast, type ClientTls } from '../tls/tls-contexts.js';
+import { isEncrypted } from './socket-io.js';
+import { chooseAuthMethod, type ClientConnection } from '../auth/auth-method.js';
+import type tls from 'node:tls';
+import { TlsMode } from '../config/types.js';
 
 /** Largest password / SASL message accepted during login. */
 const MAX_AUTH_MESSAGE = 64 * 1024;
@@ -30,7 +36,13 @@ const MAX_LOGIN_BYTES = 64 * 1024;
 
 /** What the login needs of its connection. */
 export interface LoginHost {
+  /** The client's connection: the accepted socket, or the TLS socket over it after startTls(). */
   readonly socket: net.Socket;
+  /**
+   * Answers an SSLRequest with 'S' and runs the TLS handshake; from then on `socket` is the TLS
+   * socket and every read and write goes through it.
+   */
+  startTls(tls: ClientTls): Promise<void>;
   /** For logs. */
   readonly id: number;
   /** The BackendKeyData pgrelay gives this client. */
@@ -101,8 +113,12 @@ export class ClientLogin {
     const settings = this.ctx.config.settings;
     for (;;) {
       const first = readStartupPacket(await this.next(() => this.input.takeUntyped(MAX_STARTUP_PACKET)));
-      if (first.kind === 'ssl' || first.kind === 'gssenc') {
-        // No TLS or GSS encryption yet: 'N' tells the client to go on in plaintext.
+      if (first.kind === 'ssl') {
+        await this.answerSslRequest();
+        continue;
+      }
+      if (first.kind === 'gssenc') {
+        // No GSS encryption: 'N' tells the client to go on (it may ask for TLS next).
         this.host.socket.write(EncryptionRefused);
         continue;
       }
@@ -110,6 +126,7 @@ export class ClientLogin {
         routeCancel(this.ctx, first.processId, first.secretKey);
         return { kind: 'cancel' };
       }
+      this.requireTls();
       if (first.major !== 3) throw new PgRelayError(ErrorCode.ProtocolViolation, `unsupported frontend protocol ${first.major}.${first.minor}: server supports 3.0`, SqlState.FeatureNotSupported);
       const unrecognized = [...first.params.keys()].filter((k) => k.startsWith('_pq_.'));
       for (const k of unrecognized) first.params.delete(k);
@@ -163,19 +180,64 @@ export class ClientLogin {
   }
 
   /**
-   * The auth exchange for the startup packet's user. A refusal reaches the client as one 28P01
-   * whatever the cause; the real reason is logged here, with the client's address, and nowhere else.
+   * SSLRequest: 'N' when client TLS is off (or on a Unix socket, as PgBouncer), else 'S' and the
+   * handshake. A client that sent anything after its SSLRequest is refused before the handshake:
+   * those bytes arrived unencrypted and would be taken as if they had come through TLS
+   * (CVE-2021-23214).
+   */
+  private async answerSslRequest(): Promise<void> {
+    const cfg = this.ctx.tls.client;
+    const socket = this.host.socket;
+    if (isEncrypted(socket)) throw new PgRelayError(ErrorCode.ProtocolViolation, 'SSLRequest on a connection that is already encrypted');
+    if (cfg === null || isUnixSocket(socket)) {
+      socket.write(EncryptionRefused);
+      return;
+    }
+    if (this.input.length > 0) throw new PgRelayError(ErrorCode.ProtocolViolation, 'received unencrypted data after SSL request');
+    await this.host.startTls(cfg);
+  }
+
+  /** client_tls_sslmode require and up: a TCP client that did not ask for TLS gets a FATAL. */
+  private requireTls(): void {
+    const cfg = this.ctx.tls.client;
+    const socket = this.host.socket;
+    if (cfg === null || !atLeast(cfg.mode, TlsMode.require) || isEncrypted(socket) || isUnixSocket(socket)) return;
+    throw new PgRelayError(ErrorCode.TlsRequired, `SSL required: client_tls_sslmode = ${cfg.mode} and this connection is not encrypted (connect with sslmode=require or stronger)`);
+  }
+
+  /**
+   * The auth exchange for the startup packet's user, by the method auth_type (or the matching
+   * auth_hba_file line) names, against the secret from auth_file or auth_query. A refused password
+   * reaches the client as one 28P01 whatever the cause; the real reason is logged here, with the
+   * client's address, and nowhere else.
    */
   private async authenticate(): Promise<ScramKeys | null> {
     const socket = this.host.socket;
+    const method = chooseAuthMethod(this.ctx.config.settings.authType, this.ctx.hba, describeConnection(socket, this.database, this.user));
+    if (method.kind === 'refused') {
+      this.ctx.logger.warn({ client: this.host.id, user: this.user, database: this.database, addr: socket.remoteAddress, port: socket.remotePort, reason: method.reason }, 'client authentication failed');
+      throw method.error;
+    }
+    if (method.kind === 'accepted') return null;
+    let stored = this.ctx.authSecrets.get(this.user);
+    let queried = false;
+    if (stored === undefined && method.method !== 'trust' && this.ctx.authQuery.applies(this.database)) {
+      stored = await this.ctx.authQuery.lookup(this.database, this.user);
+      queried = true;
+      if (this.host.closed) throw new PgRelayError(ErrorCode.ProtocolViolation, 'client left during login');
+    }
     const outcome = await authenticateClient(
       { send: (m) => socket.write(m), nextMessage: () => this.next(() => this.input.takeTyped(MAX_AUTH_MESSAGE)) },
-      this.ctx.config.settings.authType,
+      method.method,
       this.user,
-      this.ctx.authSecrets.get(this.user),
+      stored,
     );
-    if (outcome.ok) return outcome.scramKeys;
-    this.ctx.logger.warn({ client: this.host.id, user: this.user, database: this.database, addr: socket.remoteAddress, port: socket.remotePort, reason: outcome.reason }, 'client authentication failed');
+    if (outcome.ok) {
+      // pgrelay's own login upstream as this user answers with what the lookup returned.
+      if (queried && stored !== undefined) this.ctx.queriedSecrets.set(this.user, stored);
+      return outcome.scramKeys;
+    }
+    this.ctx.logger.warn({ client: this.host.id, user: this.user, database: this.database, addr: socket.remoteAddress, port: socket.remotePort, reason: outcome.reason, authQuery: queried }, 'client authentication failed');
     throw outcome.error;
   }
 
@@ -247,4 +309,24 @@ export class ClientLogin {
     this.wake = null;
     wake?.();
   }
+}
+
+/** An accepted Unix-socket connection has no peer address (a TCP one always has, while open). */
+function isUnixSocket(socket: net.Socket): boolean {
+  return socket.remoteAddress === undefined && !socket.destroyed;
+}
+
+/** The connection as the auth method choice sees it (HBA connection type, address, certificate). */
+function describeConnection(socket: net.Socket, database: string, user: string): ClientConnection {
+  const encrypted = isEncrypted(socket);
+  let certificate: ClientConnection['certificate'] = null;
+  if (encrypted) {
+    const secure = socket as tls.TLSSocket;
+    const peer = secure.getPeerCertificate();
+    if (peer !== null && Object.keys(peer).length > 0) {
+      const cn = peer.subject?.CN;
+      certificate = { verified: secure.authorized, commonName: typeof cn === 'string' ? cn : null };
+    }
+  }
+  return { unix: isUnixSocket(socket), tls: encrypted, address: socket.remoteAddress ?? '', database, user, certificate };
 }

@@ -32,7 +32,7 @@ export interface ProtocolPosition {
 export interface ProtocolEvents {
   /** The client sent Terminate (it is not forwarded). Called after the current read. */
   onTerminate(): void;
-  /** A simple-protocol Query was sent (for the query counters). */
+  /** A Query, or a Sync closing an extended-protocol pipeline, was sent: one query, as PgBouncer counts. */
   onQuery(): void;
   /** A frame's length is below 4 or above max_packet_size; scanning stopped. */
   onBadLength(type: number, length: number): void;
@@ -80,6 +80,7 @@ export class ClientProtocol implements ProtocolPosition, FrameSink {
         // Sync ends the pipeline: one ReadyForQuery will answer it.
         this.unsynced = false;
         this.outstanding++;
+        this.events.onQuery();
         return true;
       case Frontend.Query:
         this.outstanding++;

@@ -50,6 +50,8 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
   lastActivity: number;
   /** When the current server was linked (ms), for transaction time stats. */
   linkedAt = 0;
+  /** performance.now() when the oldest unanswered Query or Sync was sent; 0 = none (SHOW STATS query time). */
+  private queryStartedAt = 0;
 
   /** The login until it is over; dropped then (an idle client should cost as little as possible). */
   private login: ClientLogin | null;
@@ -189,7 +191,16 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
       this.user = user;
       this.database = database;
     }
-    this.fatal(err instanceof PgRelayError ? err : new PgRelayError(ErrorCode.ProtocolViolation, (err as ProtocolError | Error).message));
+    const error = err instanceof PgRelayError ? err : new PgRelayError(ErrorCode.ProtocolViolation, (err as ProtocolError | Error).message);
+    // One line per failed login, whatever failed, with the address and a stable code; a flood of
+    // them (a client retrying a wrong password) is counted rather than written out.
+    this.ctx.repeatLog.warn(
+      `login-failed:${error.code}`,
+      { client: this.id, user: this.user, database: this.database, addr: this.remoteAddress, port: this.remotePort, code: error.code, sqlstate: error.sqlstate },
+      `client login failed: ${error.message}`,
+      this.ctx.clock.now,
+    );
+    this.fatal(error);
   }
 
   // ---- forwarding --------------------------------------------------------------------------
@@ -239,10 +250,19 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
     if (scanner.stopped && !this.protocol.terminated) this.close(Disconnect.ClientClosed, 'client sent an invalid message length');
   }
 
-  /** ProtocolEvents: a simple-protocol Query went out. */
+  /** ProtocolEvents: a Query or a Sync went out. Query time runs from the first unanswered one. */
   onQuery(): void {
     this.ctx.stats.queries++;
     if (this.entry !== null) this.entry.pool.stats.queries++;
+    if (this.queryStartedAt === 0) this.queryStartedAt = performance.now();
+  }
+
+  /** ServerClient: a ReadyForQuery answered a request; the next unanswered one starts now. */
+  onAnswered(): void {
+    if (this.queryStartedAt === 0) return;
+    const now = performance.now();
+    if (this.entry !== null) this.entry.pool.stats.queryTimeUs += Math.round((now - this.queryStartedAt) * 1000);
+    this.queryStartedAt = this.protocol.outstanding > 0 ? now : 0;
   }
 
   /** ProtocolEvents */
@@ -374,6 +394,7 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
 
   onServerLost(loss: ServerLoss): void {
     this.server = null;
+    this.queryStartedAt = 0;
     if (this.state === ClientState.closed) return;
     const lost = new PgRelayError(ErrorCode.ServerLost, `server connection lost: ${loss.reason}`);
     const answer = answerToLoss({

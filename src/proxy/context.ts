@@ -5,6 +5,7 @@
 
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
+import type { RepeatLog } from '../log-limiter.js';
 import type { PoolRegistry } from '../pool/registry.js';
 
 /** Counters bumped on the hot path as plain fields; metrics read them at scrape time. */
@@ -39,6 +40,8 @@ export interface ProxyContext {
   readonly registry: PoolRegistry;
   readonly logger: Logger;
   readonly stats: ProxyStats;
+  /** For lines that can repeat without bound (failed logins): rate-limited with a count. */
+  readonly repeatLog: RepeatLog;
   /** Client sessions by the BackendKeyData process id pgrelay gave them. */
   readonly cancelKeys: Map<number, CancelTarget>;
   readonly scramKeys: Map<string, ScramKeys>;

@@ -45,6 +45,8 @@ export interface ServerClient {
   /** Whether the client's pool is in transaction mode (release at transaction end). */
   readonly transactionPooling: boolean;
   resumeReading(): void;
+  /** A ReadyForQuery answered one of its requests (for the query-time statistics). */
+  onAnswered?(): void;
 }
 
 /** Where a server connection goes back to, and who hears of its end (the pool, through the connector). */
@@ -334,6 +336,7 @@ export class ServerConn implements PoolServer, FrameSink {
         if (client === null) return;
         const p = client.protocol;
         if (p.outstanding > 0) p.outstanding--;
+        client.onAnswered?.();
         p.txStatus = status;
         // The release rule, written once: in transaction pooling the server goes back to the
         // pool when ReadyForQuery says 'I' (no transaction open), every request the client sent

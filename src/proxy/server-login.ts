@@ -1,8 +1,12 @@
-// Logging in to PostgreSQL: TCP connect with a deadline, StartupMessage, the authentication
-// exchange (trust, cleartext, md5, SCRAM-SHA-256) and the ParameterStatus / BackendKeyData that
-// follow, up to the first ReadyForQuery. Async on purpose: this is the edge, not the hot path.
+// Logging in to PostgreSQL: TCP connect with a deadline, TLS per server_tls_sslmode (SSLRequest,
+// then the handshake on the same connection), StartupMessage, the authentication exchange (trust,
+// cleartext, md5, SCRAM-SHA-256) and the ParameterStatus / BackendKeyData that follow, up to the
+// first ReadyForQuery. Async on purpose: this is the edge, not the hot path. Every login pgrelay
+// makes goes through here (pools, the write-gate probe, primary verification, auth_query), so
+// every one of them gets the same TLS.
 
 import net from 'node:net';
+import tls from 'node:tls';
 import { serialize } from '../protocol/frontend-messages.js';
 import { Parser, type BackendMessage } from '../protocol/backend-parser.js';
 import { md5Response } from '../auth/md5.js';
@@ -10,6 +14,9 @@ import { ScramClientExchange, SCRAM_SHA_256 } from '../auth/scram-client.js';
 import { ErrorCode, PgRelayError } from '../errors.js';
 import type { HostPort } from '../config/types.js';
 import { ReadSlot } from './read-slot.js';
+import { atLeast, type ServerTls } from '../tls/tls-contexts.js';
+import { StartupCode } from '../protocol/message-types.js';
+import { TlsMode } from '../config/types.js';
 
 const ignore = (): void => {};
 
@@ -35,9 +42,12 @@ export interface LoginRequest {
    */
   readonly answerTimeoutMs?: number;
   readonly keepAlive: boolean;
+  /** server_tls_sslmode and its context; null = disable (plaintext, no SSLRequest). */
+  readonly tls: ServerTls | null;
 }
 
 export interface LoginResult {
+  /** The connection: a tls.TLSSocket when TLS was negotiated (it then reads through 'data'). */
   readonly socket: net.Socket;
   /** The socket's reads; whoever owns the connection next sets its sink. */
   readonly reader: ReadSlot;
@@ -65,11 +75,33 @@ export class ServerLoginError extends PgRelayError {
   }
 }
 
+const SSL_REQUEST = ((): Buffer => {
+  const b = Buffer.alloc(8);
+  b.writeInt32BE(8, 0);
+  b.writeInt32BE(StartupCode.SSLRequest, 4);
+  return b;
+})();
+
+/**
+ * Logs in per req.tls. `allow` is libpq's: plaintext first, and TLS only when the server refuses
+ * that login (a hostssl-only pg_hba.conf answers 28000).
+ */
 export function login(req: LoginRequest): Promise<LoginResult> {
+  if (req.tls === null || req.tls.mode !== TlsMode.allow) return loginOnce(req, req.tls);
+  const withTls = req.tls;
+  return loginOnce(req, null).catch((err: unknown) => {
+    if (err instanceof ServerLoginError && err.sqlstate === '28000') return loginOnce(req, withTls);
+    throw err;
+  });
+}
+
+function loginOnce(req: LoginRequest, serverTls: ServerTls | null): Promise<LoginResult> {
   return new Promise<LoginResult>((resolve, reject) => {
     const { host, port } = req.address;
     const reader = new ReadSlot();
     const socket = net.connect({ host, port, noDelay: true, keepAlive: req.keepAlive, onread: reader.onread });
+    /** Where the login writes: the TCP socket, or the TLS socket over it once negotiated. */
+    let stream: net.Socket = socket;
     const parser = new Parser();
     const params = new Map<string, string>();
     let processId = 0;
@@ -83,6 +115,7 @@ export function login(req: LoginRequest): Promise<LoginResult> {
       clearTimeout(timer);
       clearTimeout(answerTimer);
       reader.sink = ignore;
+      stream.destroy();
       socket.destroy();
       reject(err);
     };
@@ -107,14 +140,14 @@ export function login(req: LoginRequest): Promise<LoginResult> {
         case 'authenticationCleartextPassword': {
           const c = req.credential;
           if (c.kind !== 'password') return fail(missingPassword(req, 'a cleartext password'));
-          socket.write(serialize.password(c.password));
+          stream.write(serialize.password(c.password));
           return;
         }
         case 'authenticationMD5Password': {
           const c = req.credential;
           const secret = c.kind === 'password' ? c.password : c.kind === 'md5' ? c.hash : null;
           if (secret === null) return fail(missingPassword(req, 'an md5 password'));
-          socket.write(serialize.password(md5Response(secret, req.user, m['salt'] as Buffer)));
+          stream.write(serialize.password(md5Response(secret, req.user, m['salt'] as Buffer)));
           return;
         }
         case 'authenticationSASL': {
@@ -124,13 +157,13 @@ export function login(req: LoginRequest): Promise<LoginResult> {
           if (c.kind === 'password') scram = new ScramClientExchange({ password: c.password });
           else if (c.kind === 'scram-keys') scram = new ScramClientExchange({ clientKey: c.clientKey, serverKey: c.serverKey });
           else return fail(missingPassword(req, 'SCRAM-SHA-256 credentials'));
-          socket.write(serialize.sendSASLInitialResponseMessage(SCRAM_SHA_256, scram.clientFirst()));
+          stream.write(serialize.sendSASLInitialResponseMessage(SCRAM_SHA_256, scram.clientFirst()));
           return;
         }
         case 'authenticationSASLContinue':
           if (scram === null) return fail(new ServerLoginError(ErrorCode.ServerProtocolViolation, 'unexpected SASLContinue', 'FATAL'));
           try {
-            socket.write(serialize.sendSCRAMClientFinalMessage(scram.clientFinal(m['data'] as string)));
+            stream.write(serialize.sendSCRAMClientFinalMessage(scram.clientFinal(m['data'] as string)));
           } catch (err) {
             fail(new ServerLoginError(ErrorCode.ServerProtocolViolation, `SCRAM exchange with server failed: ${(err as Error).message}`, 'FATAL'));
           }
@@ -161,7 +194,10 @@ export function login(req: LoginRequest): Promise<LoginResult> {
           reader.sink = ignore;
           socket.removeListener('error', onError);
           socket.removeListener('close', onClose);
-          resolve({ socket, reader, params, processId, secretKey, txStatus: (m['status'] as string).charCodeAt(0) });
+          // Under TLS the TLS socket reports the connection's end; the TCP socket's own errors
+          // reach it too, and must not go unhandled here.
+          if (stream !== socket) socket.on('error', ignore);
+          resolve({ socket: stream, reader, params, processId, secretKey, txStatus: (m['status'] as string).charCodeAt(0) });
           return;
         default:
           // NoticeResponse and NegotiateProtocolVersion need no action at login.
@@ -171,18 +207,75 @@ export function login(req: LoginRequest): Promise<LoginResult> {
     // The parser may keep a partial message between reads, and every read lands in the shared read
     // buffer (socket-io.ts): copy.
     // Login is a handful of small messages, so the copy costs nothing that matters.
-    reader.sink = (chunk: Buffer): void => {
+    const parse = (chunk: Buffer): void => {
       clearTimeout(answerTimer);
       parser.parse(Buffer.from(chunk), onMessage);
     };
     const onError = (err: Error): void => fail(new PgRelayError(ErrorCode.ServerConnectFailed, `cannot connect to server ${host}:${port}: ${err.message}`));
     const onClose = (): void => fail(new PgRelayError(ErrorCode.ServerConnectFailed, `server ${host}:${port} closed the connection during login`));
 
+    const sendStartup = (): void => {
+      reader.sink = parse;
+      const startup: Record<string, string> = { user: req.user, database: req.database, ...req.params };
+      stream.write(serialize.startup(startup));
+    };
+
+    // The answer to SSLRequest: one byte, 'S' or 'N'. Anything after it arrived before the
+    // handshake, unencrypted, and may have been injected by whoever sits on the path
+    // (CVE-2021-23222): refused, as libpq and PgBouncer refuse it.
+    const onSslAnswer = (chunk: Buffer): void => {
+      if (chunk.length === 0 || done) return;
+      clearTimeout(answerTimer);
+      const answer = chunk[0];
+      if (chunk.length > 1) return fail(new ServerLoginError(ErrorCode.ServerProtocolViolation, `server ${host}:${port} sent unencrypted data after its SSL response`, 'FATAL'));
+      if (answer === 0x53 /* S */) return startTls(serverTls!);
+      if (answer === 0x4e /* N */) {
+        if (atLeast(serverTls!.mode, TlsMode.require)) {
+          return fail(new ServerLoginError(ErrorCode.ServerTlsRefused, `server ${host}:${port} does not support SSL, but server_tls_sslmode = ${serverTls!.mode} requires it`, 'FATAL'));
+        }
+        return sendStartup();
+      }
+      fail(new ServerLoginError(ErrorCode.ServerProtocolViolation, `server ${host}:${port} answered SSLRequest with ${JSON.stringify(String.fromCharCode(answer!))}`, 'FATAL'));
+    };
+
+    const startTls = (cfg: ServerTls): void => {
+      reader.sink = ignore; // the TCP socket now carries TLS records, read by the TLS socket
+      const secure = tls.connect({
+        socket,
+        host,
+        // SNI only for names (RFC 6066 forbids IP addresses there).
+        ...(net.isIP(host) === 0 && { servername: host }),
+        secureContext: cfg.secureContext,
+        rejectUnauthorized: cfg.verifyCert,
+        // verify-ca checks the chain only; verify-full also the host name (node's default check).
+        ...(!cfg.verifyHost && { checkServerIdentity: () => undefined }),
+      });
+      stream = secure;
+      secure.on('data', (d: Buffer) => reader.sink(d));
+      secure.once('secureConnect', () => {
+        if (cfg.verifyCert && !secure.authorized) {
+          fail(new ServerLoginError(ErrorCode.ServerTlsRefused, `server ${host}:${port}: certificate not verified: ${String(secure.authorizationError)}`, 'FATAL'));
+          return;
+        }
+        sendStartup();
+      });
+      secure.on('error', (err: Error & { code?: string }) => {
+        if (done) return;
+        // A certificate that does not verify is a configuration problem (waiters are told at
+        // once); a connection that breaks is a passing one.
+        const verification = cfg.verifyCert && /CERT|SELF_SIGNED|UNABLE_TO|ALTNAME|HOSTNAME/i.test(err.code ?? '');
+        if (verification) fail(new ServerLoginError(ErrorCode.ServerTlsRefused, `server ${host}:${port}: certificate refused (server_tls_sslmode = ${cfg.mode}): ${err.message}`, 'FATAL'));
+        else fail(new PgRelayError(ErrorCode.ServerConnectFailed, `TLS with server ${host}:${port} failed: ${err.message}`));
+      });
+      secure.on('close', onClose);
+    };
+
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.once('connect', () => {
-      const startup: Record<string, string> = { user: req.user, database: req.database, ...req.params };
-      socket.write(serialize.startup(startup));
+      if (serverTls === null) return sendStartup();
+      reader.sink = onSslAnswer;
+      socket.write(SSL_REQUEST);
     });
   });
 }

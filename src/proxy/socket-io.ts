@@ -6,6 +6,10 @@
 // until that callback returns. Nothing may keep a view of it — whatever must outlive the read
 // (bytes held for a server, a partial frame, a write the kernel did not take) is copied. Reads
 // run one at a time on the main thread, so one buffer serves every socket.
+//
+// TLS sockets never take these paths: a TLSSocket's handle reports the TCP descriptor, so a
+// write(2) on it would put plaintext on the wire, and its reads are decrypted records, not what
+// the kernel holds. They read through 'data' and write through the stream (isEncrypted()).
 
 import fs from 'node:fs';
 import net from 'node:net';
@@ -22,6 +26,11 @@ export type ReadCallback = (this: net.Socket, chunk: Buffer) => void;
 // The shared buffer. Module state on purpose: it is scratch memory, never holds data between
 // reads, and one per process is the point.
 const readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+
+/** True for a tls.TLSSocket (node sets `encrypted` on every one): it must use the stream paths. */
+export function isEncrypted(socket: net.Socket): boolean {
+  return (socket as net.Socket & { encrypted?: boolean }).encrypted === true;
+}
 
 /** The parts of node's socket internals used here (present in node 20, 24 and 26; checked at load). */
 interface StreamHandle {
@@ -77,7 +86,7 @@ export function connectOnread(onRead: ReadCallback): net.OnReadOpts {
 export function readIntoShared(socket: net.Socket, onRead: ReadCallback): boolean {
   const s = socket as InternalSocket;
   const handle = s._handle;
-  if (onreadSymbols === null || handle === null || typeof handle.useUserBuffer !== 'function') {
+  if (onreadSymbols === null || handle === null || typeof handle.useUserBuffer !== 'function' || isEncrypted(socket)) {
     socket.on('data', onRead);
     return false;
   }
@@ -111,6 +120,12 @@ function wrapFor(onRead: ReadCallback): ReturnType<typeof wrap> {
  */
 export function writeView(socket: net.Socket, buf: Buffer, start: number, end: number): boolean {
   if (end <= start) return true;
+  if (isEncrypted(socket)) {
+    // Encrypted by the stream. Only a view of the shared read buffer needs a copy: chunks from
+    // 'data' events (every TLS read) belong to nobody else.
+    if (!socket.writable) return false;
+    return socket.write(buf.buffer === readBuffer.buffer ? Buffer.from(buf.subarray(start, end)) : buf.subarray(start, end));
+  }
   const handle = (socket as InternalSocket)._handle;
   // `_handle` is null once the socket is destroyed, so the descriptor below is still ours (a
   // closed descriptor's number can be reused by the next connection).

@@ -23,7 +23,7 @@ import { LoginLog } from './login-log.js';
  * before its registry exists (the registry needs this connector), so the connector sees config
  * and secrets as reloads change them.
  */
-export type ConnectorContext = Pick<ProxyContext, 'config' | 'authSecrets' | 'scramKeys' | 'logger' | 'stats'>;
+export type ConnectorContext = Pick<ProxyContext, 'config' | 'authSecrets' | 'scramKeys' | 'logger' | 'stats' | 'tls' | 'queriedSecrets'>;
 
 /** One login judged: passed the gate (the server is open: use it or close it), refused by the gate, or no login at all. */
 export type LoginOutcome =
@@ -174,6 +174,7 @@ export class UpstreamConnector implements UpstreamFactory {
         connectTimeoutMs: deadlineMs,
         answerTimeoutMs: Math.min(settings.serverConnectTimeoutMs, deadlineMs),
         keepAlive: settings.tcpKeepalive,
+        tls: ctx.tls.server,
       });
       const owner: ServerOwner = {
         release: (s) => pool.release(s),
@@ -252,7 +253,7 @@ export class UpstreamConnector implements UpstreamFactory {
     const ctx = this.ctx;
     if (db.password !== null) return { kind: 'password', password: db.password };
     // A user found through auth_query logs in upstream with what the lookup returned.
-    const stored = ctx.authSecrets.get(user);
+    const stored = ctx.authSecrets.get(user) ?? ctx.queriedSecrets.get(user);
     if (stored === undefined) return { kind: 'none' };
     const secret = parseSecret(stored);
     switch (secret.kind) {

@@ -106,7 +106,19 @@ class FakeControl implements Control {
     },
   ];
   stats_: StatsSnapshot[] = [
-    { database: 'app', serverAssignments: 10, transactions: 8, queries: 30, bytesReceived: 1000, bytesSent: 5000, transactionTimeUs: 8000, waitTimeUs: 500, waits: 4 },
+    {
+      database: 'app',
+      serverAssignments: 10,
+      transactions: 8,
+      queries: 30,
+      bytesReceived: 1000,
+      bytesSent: 5000,
+      transactionTimeUs: 8000,
+      queryTimeUs: 6000,
+      waitTimeUs: 500,
+      waits: 4,
+      averages: { serverAssignmentsPerSec: 2, transactionsPerSec: 4, queriesPerSec: 12, bytesReceivedPerSec: 100, bytesSentPerSec: 200, transactionTimeUs: 900, queryTimeUs: 300, waitTimeUs: 40 },
+    },
   ];
 
   pause(opts?: { database?: string; timeoutMs?: number }): Promise<PauseResult> {
@@ -418,9 +430,17 @@ t.test('SHOW STATS and friends: PgBouncer layouts', async (t) => {
     total_received: '1000',
     total_sent: '5000',
     total_xact_time: '8000',
+    total_query_time: '6000',
     total_wait_time: '500',
-    avg_xact_time: '1000',
-    avg_wait_time: '50',
+    // The avg_ columns are the last stats_period's: rates per second, then µs per item.
+    avg_server_assignment_count: '2',
+    avg_xact_count: '4',
+    avg_query_count: '12',
+    avg_recv: '100',
+    avg_sent: '200',
+    avg_xact_time: '900',
+    avg_query_time: '300',
+    avg_wait_time: '40',
   });
 
   const totals = await query(s, 'SHOW STATS_TOTALS');

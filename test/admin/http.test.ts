@@ -86,7 +86,7 @@ class FakeControl implements Control {
     return [];
   }
   stats() {
-    return [{ database: 'app', serverAssignments: 1, transactions: 2, queries: 3, bytesReceived: 4, bytesSent: 5, transactionTimeUs: 6, waitTimeUs: 7, waits: 8 }];
+    return [{ database: 'app', serverAssignments: 1, transactions: 2, queries: 3, bytesReceived: 4, bytesSent: 5, transactionTimeUs: 6, queryTimeUs: 5, waitTimeUs: 7, waits: 8 }];
   }
   config() {
     return [];
@@ -109,6 +109,9 @@ function metricsFor(control: Control): Metrics {
       clientsAccepted: 1, clientsRejected: 0, transactions: 42, queries: 0, bytesFromClients: 0, bytesToClients: 0, cancelsForwarded: 0,
       cancelsIgnored: 0, serverConnects: 0, serverConnectFailures: 0, disconnects: new Map(), autoResumes: 0, writeGateRejections: new Map(),
     }),
+    poolTraffic: () => [
+      { database: 'app', user: 'alice', stats: { assignments: 0, transactions: 42, queries: 0, bytesReceived: 0, bytesSent: 0, transactionTimeUs: 0, queryTimeUs: 0, waitTimeUs: 0, waits: 0 } },
+    ],
   });
 }
 
@@ -129,26 +132,26 @@ t.test('POST /v1/pause: query string, JSON body, form body; 200 with the PauseRe
   t.equal(res.statusCode, 200);
   t.match(res.headers['content-type'], /^application\/json/);
   t.same(res.json(), pauseResult('drained', 'app'));
-  t.same(control.calls.at(-1), { verb: 'pause', args: { database: 'app', timeoutMs: 5000, node: '10.0.0.5:5432' } });
+  t.same(control.calls.at(-1), { verb: 'pause', args: { database: 'app', timeoutMs: 5000, node: '10.0.0.5:5432', by: 'hook (node 10.0.0.5:5432) via http 127.0.0.1' } });
 
   res = await app.inject({ method: 'POST', url: '/v1/pause', payload: { database: 'app', timeout_ms: 0, node: '[::1]:5433' } });
   t.equal(res.statusCode, 200);
-  t.same(control.calls.at(-1), { verb: 'pause', args: { database: 'app', timeoutMs: 0, node: '[::1]:5433' } });
+  t.same(control.calls.at(-1), { verb: 'pause', args: { database: 'app', timeoutMs: 0, node: '[::1]:5433', by: 'hook (node [::1]:5433) via http 127.0.0.1' } });
 
   res = await app.inject({ method: 'POST', url: '/v1/pause', payload: 'database=app&timeout_ms=10', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
   t.equal(res.statusCode, 200, 'curl -d');
-  t.same(control.calls.at(-1), { verb: 'pause', args: { database: 'app', timeoutMs: 10 } });
+  t.same(control.calls.at(-1), { verb: 'pause', args: { database: 'app', timeoutMs: 10, by: 'http 127.0.0.1' } });
 
   res = await app.inject({ method: 'POST', url: '/v1/pause' });
   t.equal(res.statusCode, 200, 'no body, no query: every database');
-  t.same(control.calls.at(-1), { verb: 'pause', args: {} });
+  t.same(control.calls.at(-1), { verb: 'pause', args: { by: 'http 127.0.0.1' } });
 
   res = await app.inject({ method: 'POST', url: '/v1/pause', payload: '', headers: { 'content-type': 'application/json' } });
   t.equal(res.statusCode, 200, 'an empty JSON body is no body');
 
   res = await app.inject({ method: 'POST', url: '/v1/pause', payload: { database: null } });
   t.equal(res.statusCode, 200, 'JSON null means not given');
-  t.same(control.calls.at(-1), { verb: 'pause', args: {} });
+  t.same(control.calls.at(-1), { verb: 'pause', args: { by: 'http 127.0.0.1' } });
 });
 
 t.test('POST /v1/pause: resumed and ignored are 200, timeout is 504 listing the clients in a transaction', async (t) => {
@@ -171,10 +174,10 @@ t.test('POST /v1/resume and /v1/reconnect', async (t) => {
   let res = await app.inject({ method: 'POST', url: '/v1/resume', payload: { database: 'app' } });
   t.equal(res.statusCode, 200);
   t.same(res.json(), { database: 'app', wasPaused: true, pausedMs: 1500, waitingClients: 3 });
-  t.same(control.calls.at(-1), { verb: 'resume', args: { database: 'app' } });
+  t.same(control.calls.at(-1), { verb: 'resume', args: { database: 'app', by: 'http 127.0.0.1' } });
 
   res = await app.inject({ method: 'POST', url: '/v1/resume' });
-  t.same(control.calls.at(-1), { verb: 'resume', args: {} });
+  t.same(control.calls.at(-1), { verb: 'resume', args: { by: 'http 127.0.0.1' } });
   t.equal(res.json().database, null);
 
   res = await app.inject({ method: 'POST', url: '/v1/reconnect?database=app' });
@@ -217,7 +220,7 @@ t.test('GET /metrics: Prometheus text with its content type; 404 JSON when disab
   const res = await app.inject('/metrics');
   t.equal(res.statusCode, 200);
   t.match(res.headers['content-type'], /^text\/plain; version=0\.0\.4/);
-  t.match(res.body, /^pgrelay_transactions_total 42$/m);
+  t.match(res.body, /^pgrelay_transactions_total\{database="app",user="alice"\} 42$/m);
   t.match(res.body, '# TYPE pgrelay_clients gauge');
 
   const off = setup(t, { metrics: false }).app;
@@ -389,7 +392,7 @@ t.test('a real port: listen on 127.0.0.1:0, fetch, close', async (t) => {
   let res = await fetch(`${base}/v1/pause?database=app&timeout_ms=250`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
   t.equal(res.status, 200);
   t.equal(((await res.json()) as PauseResult).result, 'drained');
-  t.same(control.calls, [{ verb: 'pause', args: { database: 'app', timeoutMs: 250 } }]);
+  t.same(control.calls, [{ verb: 'pause', args: { database: 'app', timeoutMs: 250, by: 'http 127.0.0.1' } }]);
 
   res = await fetch(`${base}/v1/resume`, { method: 'POST', body: JSON.stringify({ database: 'app' }), headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' } });
   t.equal(res.status, 200);
@@ -401,7 +404,7 @@ t.test('a real port: listen on 127.0.0.1:0, fetch, close', async (t) => {
 
   res = await fetch(`${base}/metrics`);
   t.equal(res.status, 200);
-  t.match(await res.text(), 'pgrelay_transactions_total 42');
+  t.match(await res.text(), 'pgrelay_transactions_total{database="app",user="alice"} 42');
 });
 
 t.test('checkAdminBinding: loopback is fine without a token, anything else needs one', async (t) => {

@@ -4,12 +4,11 @@
 // same exchange, a stable SCRAM salt and the same key-derivation work.
 
 import t from 'tap';
-import { authenticateClient, type AuthOutcome } from '../../src/auth/client-auth.js';
+import { authenticateClient, type AuthOutcome, type ClientAuthMethod } from '../../src/auth/client-auth.js';
 import { md5Hash, md5Response } from '../../src/auth/md5.js';
 import { ScramClientExchange, SCRAM_SHA_256, buildScramSecret } from '../../src/auth/scram-client.js';
 import { serialize } from '../../src/protocol/frontend-messages.js';
 import { AuthRequest } from '../../src/protocol/message-types.js';
-import type { AuthType } from '../../src/config/types.js';
 
 interface Run {
   outcome: AuthOutcome;
@@ -22,7 +21,7 @@ interface Run {
 }
 
 /** Runs one exchange: a client that knows `password` answers whatever pgrelay asks. */
-async function run(authType: AuthType, user: string, stored: string | undefined, password: string): Promise<Run> {
+async function run(authType: ClientAuthMethod, user: string, stored: string | undefined, password: string): Promise<Run> {
   const requests: number[] = [];
   let last: Buffer | null = null;
   let scram: ScramClientExchange | null = null;
@@ -65,7 +64,7 @@ function failure(r: Run): { sqlstate: string; message: string; code: string } | 
   return r.outcome.ok ? null : { sqlstate: r.outcome.error.sqlstate, message: r.outcome.error.message, code: r.outcome.error.code };
 }
 
-const METHODS: AuthType[] = ['plain', 'md5', 'scram-sha-256'];
+const METHODS: ClientAuthMethod[] = ['plain', 'md5', 'scram-sha-256'];
 const verifier = buildScramSecret('alice-secret', Buffer.from('0123456789abcdef'), 4096);
 
 t.test('an empty secret never authenticates, whatever the client sends', async (t) => {
@@ -87,7 +86,7 @@ t.test('trust ignores secrets, empty or not', async (t) => {
 });
 
 t.test('an unknown user and a wrong password get the same SQLSTATE, message and exchange', async (t) => {
-  const secrets: Record<AuthType, string> = { plain: 'alice-secret', md5: md5Hash('alice-secret', 'alice'), 'scram-sha-256': verifier, trust: '' };
+  const secrets: Record<ClientAuthMethod, string> = { plain: 'alice-secret', md5: md5Hash('alice-secret', 'alice'), 'scram-sha-256': verifier, trust: '' };
   for (const method of METHODS) {
     const wrong = await run(method, 'alice', secrets[method], 'nope');
     const unknown = await run(method, 'alice', undefined, 'nope');

@@ -33,6 +33,9 @@ t.test('defaults for a bare entry', async (t) => {
     targetSessionAttrs: 'auto',
     patroniApi: [],
     unsupportedKeys: [],
+    authUser: null,
+    authQuery: null,
+    authDbname: null,
   });
   t.same(warnings, []);
 });
@@ -43,7 +46,7 @@ t.test('every implemented key', async (t) => {
     "host=a,b port=5432,5433 dbname=real user=svc password='p w' pool_size=10 min_pool_size=2 " +
       "reserve_pool=3 pool_mode=session max_db_connections=50 server_lifetime=120 " +
       "connect_query='SET x = 1' application_name=app client_encoding=UTF8 datestyle=ISO " +
-      'timezone=UTC target_session_attrs=primary',
+      "timezone=UTC target_session_attrs=primary auth_user=lookup auth_query='SELECT usename, passwd FROM pg_shadow WHERE usename=$1' auth_dbname=authdb",
     site,
   );
   t.same(warnings, []);
@@ -70,6 +73,9 @@ t.test('every implemented key', async (t) => {
     targetSessionAttrs: 'primary',
     patroniApi: [],
     unsupportedKeys: [],
+    authUser: 'lookup',
+    authQuery: 'SELECT usename, passwd FROM pg_shadow WHERE usename=$1',
+    authDbname: 'authdb',
   });
   t.equal(parseDatabaseEntry('x', 'reserve_pool_size=4', site).database.reservePoolSize, 4, 'reserve_pool_size alias');
 });

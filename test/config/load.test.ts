@@ -85,7 +85,7 @@ t.test('malformed files fail with file:line: reason', async (t) => {
   const cases: Array<[string, number, RegExp]> = [
     ['[pgbouncer]\nlisten_port = 6432\nmax_client_conn = lots\n', 3, /^max_client_conn: invalid integer "lots"/],
     ['[pgbouncer]\n\nlisten_port = 0\n', 3, /^listen_port: 0 is out of range 1\.\.65535/],
-    ['[pgbouncer]\nauth_type = hba\n', 2, /auth_type "hba" is not supported by pgrelay/],
+    ['[pgbouncer]\nauth_type = pam\n', 2, /auth_type "pam" is not supported by pgrelay/],
     ['[pgbouncer]\npool_mode = statement\n', 2, /not supported by pgrelay/],
     ['[pgbouncer]\nquery_wait_timeout = soon\n', 2, /invalid duration/],
     ['[pgbouncer]\nlog_connections = maybe\n', 2, /invalid boolean/],

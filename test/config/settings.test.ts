@@ -156,6 +156,9 @@ t.test('every default', async (t) => {
     pauseDrainTimeoutMs: 30_000,
     pauseMaxDurationMs: 60_000,
     shutdownTimeoutMs: 30_000,
+    statsPeriodMs: 60_000,
+    logFormat: 'json',
+    logTimeFormat: 'epoch',
   };
   t.same(DEFAULT_SETTINGS, expected);
   t.strictSame(Object.keys(DEFAULT_SETTINGS).sort(), Object.keys(expected).sort(), 'no extra fields');
@@ -188,6 +191,8 @@ t.test('table consistency', async (t) => {
     'admin_listen_port',
     'listen_addr',
     'listen_port',
+    'log_format',
+    'log_time_format',
     'logfile',
     'pidfile',
     'pkt_buf',
@@ -202,7 +207,9 @@ t.test('table consistency', async (t) => {
       'admin_listen_port',
       'admin_token',
       'admin_token_file',
+      'log_format',
       'log_level',
+      'log_time_format',
       'pause_drain_timeout',
       'pause_max_duration',
       'server_cleanup_timeout',

@@ -79,7 +79,7 @@ t.test('pgbench -c 16 -j 2: PAUSE via HTTP, hold 3 s, RESUME: 0 failed', async (
   t.equal(r.failed ?? 0, 0, `${r.processed} transactions, 0 failed`);
   const metrics = await (await fetch(`${relay.adminUrl}/metrics`)).text();
   t.match(metrics, /pgrelay_pause_drain_seconds_count\{result="drained"\} [1-9]/);
-  t.match(metrics, /pgrelay_transactions_total [1-9]/);
+  t.match(metrics, /pgrelay_transactions_total\{database="postgres",user="postgres"\} [1-9]/);
 });
 
 t.test('HTTP PAUSE with an idle-in-transaction client answers 504 naming it', async (t) => {

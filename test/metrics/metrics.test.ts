@@ -1,5 +1,6 @@
 // The Prometheus exposition from a fake source: each metric with its labels and values, counters
 // read at scrape time with `counter` TYPE lines, histogram buckets, default process metrics.
+// Per-pool traffic, configuration gauges and label bounds: labels.test.ts.
 
 import t from 'tap';
 import { Metrics, type MetricsSource, type ProxyCounters } from '../../src/metrics/metrics.js';
@@ -56,7 +57,7 @@ function fake(): Fake {
   const counters = {
     clientsAccepted: 10, clientsRejected: 2, transactions: 123, queries: 456, bytesFromClients: 7890, bytesToClients: 98765,
     cancelsForwarded: 3, cancelsIgnored: 1, serverConnects: 7, serverConnectFailures: 4,
-    disconnects: new Map([['client: client closed the connection', 5], ['server: lost', 1]]),
+    disconnects: new Map([['client:client_closed', 5], ['server:server_lost', 1]]),
     autoResumes: 1, writeGateRejections: new Map([['app', 2]]),
   };
   const calls = { clients: 0 };
@@ -70,8 +71,11 @@ function fake(): Fake {
       servers: () => snap.servers,
       state: () => snap.state,
       stats: () => [],
+      databases: () => [],
+      config: () => [],
     },
     counters: () => counters,
+    poolTraffic: () => [],
   };
   return { source, counters, calls, snap };
 }
@@ -158,10 +162,6 @@ t.test('counters are read from the plain fields at scrape time and typed counter
   const expected: Array<[string, string]> = [
     ['pgrelay_clients_accepted_total', 'pgrelay_clients_accepted_total 10'],
     ['pgrelay_clients_rejected_total', 'pgrelay_clients_rejected_total 2'],
-    ['pgrelay_transactions_total', 'pgrelay_transactions_total 123'],
-    ['pgrelay_queries_total', 'pgrelay_queries_total 456'],
-    ['pgrelay_bytes_received_total', 'pgrelay_bytes_received_total 7890'],
-    ['pgrelay_bytes_sent_total', 'pgrelay_bytes_sent_total 98765'],
     ['pgrelay_server_connects_total', 'pgrelay_server_connects_total 7'],
     ['pgrelay_server_connect_failures_total', 'pgrelay_server_connect_failures_total 4'],
     ['pgrelay_auto_resumes_total', 'pgrelay_auto_resumes_total 1'],
@@ -172,8 +172,8 @@ t.test('counters are read from the plain fields at scrape time and typed counter
   }
   t.match(text, '# TYPE pgrelay_disconnects_total counter');
   t.same(samples(text, 'pgrelay_disconnects_total'), [
-    'pgrelay_disconnects_total{reason="client: client closed the connection"} 5',
-    'pgrelay_disconnects_total{reason="server: lost"} 1',
+    'pgrelay_disconnects_total{side="client",reason="client_closed"} 5',
+    'pgrelay_disconnects_total{side="server",reason="server_lost"} 1',
   ]);
   t.same(samples(text, 'pgrelay_write_gate_rejections_total'), ['pgrelay_write_gate_rejections_total{database="app"} 2']);
   t.same(samples(text, 'pgrelay_cancel_requests_total'), [
@@ -182,15 +182,15 @@ t.test('counters are read from the plain fields at scrape time and typed counter
   ]);
 
   // The hot path bumps its fields; the next scrape shows the new totals (not their sum with the old).
-  f.counters.transactions = 130;
-  f.counters.disconnects = new Map([['client: client closed the connection', 6], ['server: lost', 1], ['shutdown', 2]]);
+  f.counters.clientsAccepted = 13;
+  f.counters.disconnects = new Map([['client:client_closed', 6], ['server:server_lost', 1], ['server:shutdown', 2]]);
   f.counters.writeGateRejections = new Map([['app', 2], ['reports', 1]]);
   text = await m.metrics();
-  t.same(samples(text, 'pgrelay_transactions_total'), ['pgrelay_transactions_total 130']);
+  t.same(samples(text, 'pgrelay_clients_accepted_total'), ['pgrelay_clients_accepted_total 13']);
   t.same(samples(text, 'pgrelay_disconnects_total'), [
-    'pgrelay_disconnects_total{reason="client: client closed the connection"} 6',
-    'pgrelay_disconnects_total{reason="server: lost"} 1',
-    'pgrelay_disconnects_total{reason="shutdown"} 2',
+    'pgrelay_disconnects_total{side="client",reason="client_closed"} 6',
+    'pgrelay_disconnects_total{side="server",reason="server_lost"} 1',
+    'pgrelay_disconnects_total{side="server",reason="shutdown"} 2',
   ]);
   t.same(samples(text, 'pgrelay_write_gate_rejections_total'), [
     'pgrelay_write_gate_rejections_total{database="app"} 2',
@@ -236,13 +236,12 @@ t.test('histograms: wait, drain and paused time show buckets, sum and count', as
   t.ok(text.includes('pgrelay_pause_duration_seconds_sum 7'));
 });
 
-t.test('default process metrics, prefixed, on the same registry; content type', async (t) => {
+t.test('default process metrics on the same registry, under their standard names; content type', async (t) => {
   const m = new Metrics(fake().source);
   const text = await m.metrics();
-  for (const name of ['pgrelay_process_cpu_seconds_total', 'pgrelay_process_resident_memory_bytes', 'pgrelay_nodejs_eventloop_lag_seconds', 'pgrelay_nodejs_heap_size_used_bytes']) {
+  for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) {
     t.match(text, `# TYPE ${name} `, name);
   }
-  t.notMatch(text, /^process_cpu/m, 'nothing unprefixed');
   t.match(m.contentType, /^text\/plain; version=0\.0\.4/);
 });
 
