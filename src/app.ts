@@ -30,6 +30,8 @@ import { Metrics, type ProxyCounters } from './metrics/metrics.js';
 import { buildAdminServer } from './admin/http.js';
 import { BearerCheck, checkAdminBinding, readAdminToken } from './admin/http-auth.js';
 import type { FastifyInstance } from 'fastify';
+import { loadSecurity, type Security } from './auth/security.js';
+import { AuthQuery } from './auth/auth-query.js';
 
 export interface AppOptions {
   readonly logger?: Logger;
@@ -54,6 +56,7 @@ export class App {
   readonly connector: UpstreamConnector;
   readonly metrics: Metrics;
   readonly hints: PrimaryHints;
+  private readonly authQuery: AuthQuery;
   private lastLeaderCheck = 0;
   private admin: FastifyInstance | null = null;
   /** The admin API's token check; a reload replaces the token it holds. */
@@ -72,17 +75,22 @@ export class App {
     const logger = opts.logger ?? createLogger(config.settings);
     // The context starts as what the connector reads; the same object grows into the full
     // ProxyContext (reloads replace its config and secrets, and every holder sees them).
+    // TLS material and HBA rules: a file that does not load stops the start (ConfigError).
+    const security = loadSecurity(config);
     const shared: ConnectorContext = {
       config,
       authSecrets: config.settings.authFile !== null ? loadCheckedAuthFile(config.settings.authFile, logger) : new Map(),
       logger,
       stats: new ProxyStats(),
       scramKeys: new Map(),
+      tls: security.tls,
+      queriedSecrets: new Map(),
     };
+    const authQuery = new AuthQuery(shared);
     const connector = new UpstreamConnector(shared);
     const registry = new PoolRegistry(config, connector);
     const clock = { now: Date.now() };
-    const base = Object.assign(shared, { registry, cancelKeys: new Map(), clock, repeatLog: new RepeatLog(() => this.ctx.logger), clientCount: () => this.clients.size });
+    const base = Object.assign(shared, { registry, cancelKeys: new Map(), clock, repeatLog: new RepeatLog(() => this.ctx.logger), clientCount: () => this.clients.size, hba: security.hba, authQuery });
     const pause = new PauseController({ pools: () => registry.pools(), inTransaction: (db) => clientsInTransaction(this.clients, db) }, () => this.ctx.config.settings);
     const hints = new PrimaryHints(registry, connector, pause, logger, () => this.ctx.config.settings);
     const control = new ProxyControl({
@@ -125,8 +133,10 @@ export class App {
       (now) => sweepClients(this.clients, this.ctx.config.settings, now),
       (now) => control.sweepStats(now),
       (now) => this.ctx.repeatLog.sweep(now),
+      (now) => authQuery.sweep(now),
       () => this.checkShutdown(),
     ]);
+    this.authQuery = authQuery;
   }
 
   get config(): Config {
@@ -285,6 +295,9 @@ export class App {
     const s = plan.config.settings;
     // Whatever can fail is read before anything changes.
     const authSecrets = s.authFile !== null ? loadCheckedAuthFile(s.authFile, this.ctx.logger) : new Map<string, string>();
+    // Certificates and keys are read again whatever the keys say: cert-manager rotates the files
+    // under the same names. A file that does not load refuses the reload; the old contexts stay.
+    const security = loadSecurity(plan.config);
     const token = this.admin !== null ? readAdminToken(s) : this.adminToken;
     if (this.admin !== null) {
       checkAdminBinding(s.adminListenAddr, token);
@@ -293,6 +306,7 @@ export class App {
     }
     this.ctx.config = plan.config;
     this.ctx.authSecrets = authSecrets;
+    this.applySecurity(security, plan);
     this.ctx.registry.reload(plan.config);
     this.bearer.set(token);
     this.adminToken = token;
@@ -310,6 +324,29 @@ export class App {
     }
     this.ctx.logger.info({ file: plan.config.file, changed: plan.changed, needsRestart: plan.needsRestart }, 'configuration reloaded');
     return plan;
+  }
+
+  /**
+   * Puts reloaded TLS contexts and HBA rules in place: new connections use them, open ones keep
+   * the session they negotiated. New certificate contents count as a change (`changed` names the
+   * file's key); new server TLS makes every server reconnect when released, as PgBouncer does, so
+   * no server keeps weaker settings than the file asks for.
+   */
+  private applySecurity(next: Security, plan: ReloadPlan): void {
+    const before = this.ctx.tls;
+    const note = (key: string): void => {
+      if (!plan.changed.includes(key)) plan.changed.push(key);
+    };
+    if (next.tls.client?.fingerprint !== before.client?.fingerprint && next.tls.client !== null && before.client !== null) note('client_tls_cert_file');
+    if ((next.tls.server?.digest ?? null) !== (before.server?.digest ?? null)) {
+      note('server_tls');
+      for (const pool of this.ctx.registry.pools()) pool.reconnect(Disconnect.ServerTlsChanged);
+    }
+    this.ctx.tls = next.tls;
+    this.ctx.hba = next.hba;
+    // auth_user, auth_query, auth_file or TLS may have changed: lookups start afresh.
+    this.authQuery.reset();
+    if (next.tls.client !== null) this.ctx.logger.info({ fingerprint: next.tls.client.fingerprint }, 'client TLS certificate in use');
   }
 
   /**
@@ -336,6 +373,7 @@ export class App {
     }
     for (const c of [...this.clients]) c.fatal(new PgRelayError(ErrorCode.ShuttingDown, 'pgrelay is shutting down (shutdown_timeout reached)'));
     this.pause.close();
+    this.authQuery.reset();
     this.hints.close();
     this.ctx.registry.closeAll(Disconnect.Shutdown);
     if (this.admin !== null) await this.admin.close();

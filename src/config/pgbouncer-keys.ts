@@ -33,37 +33,14 @@ const sec = (note: string, alsoInert?: readonly string[]): UnimplementedKey => (
 const mean = (note: string, alsoInert?: readonly string[]): UnimplementedKey => ({ impact: KeyImpact.meaning, note, ...(alsoInert && { alsoInert }) });
 const tune = (note: string): UnimplementedKey => ({ impact: KeyImpact.tuning, note });
 
-const CLIENT_TLS = 'TLS towards clients; without it client connections would be unencrypted';
-const SERVER_TLS = 'TLS towards PostgreSQL; without it server connections would be unencrypted';
+const SERVER_TLS = 'TLS towards this database alone; pgrelay takes server_tls_sslmode (and its files) from [pgbouncer] for every database';
 // sslmode values under which a plaintext connection is what was asked for.
 const PLAINTEXT_OK = ['allow', 'prefer'];
-const CLIENT_ONLY = 'used only with client_tls_sslmode, which fails the load when it asks for TLS';
-const SERVER_ONLY = 'used only with server_tls_sslmode, which fails the load when it asks for TLS';
 
 /** [pgbouncer] keys of PgBouncer 1.25 that pgrelay has no row for in SETTINGS_TABLE. */
 export const PGBOUNCER_SETTINGS: ReadonlyMap<string, UnimplementedKey> = new Map([
-  ['auth_user', sec('looks users up with auth_query; without it only auth_file users could log in')],
-  ['auth_query', tune('used only with auth_user, which fails the load while it is not implemented')],
-  ['auth_dbname', tune('used only with auth_user')],
-  ['auth_hba_file', tune('used only with auth_type = hba, which pgrelay refuses')],
   ['auth_ident_file', tune('ident maps for HBA peer rules, which pgrelay\'s HBA does not have')],
   ['auth_ldap_options', tune('used only with auth_type = ldap, which pgrelay refuses')],
-  ['client_tls_sslmode', sec(CLIENT_TLS, PLAINTEXT_OK)],
-  ['client_tls_ca_file', tune(CLIENT_ONLY)],
-  ['client_tls_cert_file', tune(CLIENT_ONLY)],
-  ['client_tls_key_file', tune(CLIENT_ONLY)],
-  ['client_tls_ciphers', tune(CLIENT_ONLY)],
-  ['client_tls13_ciphers', tune(CLIENT_ONLY)],
-  ['client_tls_dheparams', tune(CLIENT_ONLY)],
-  ['client_tls_ecdhcurve', tune(CLIENT_ONLY)],
-  ['client_tls_protocols', tune(CLIENT_ONLY)],
-  ['server_tls_sslmode', sec(SERVER_TLS, PLAINTEXT_OK)],
-  ['server_tls_ca_file', tune(SERVER_ONLY)],
-  ['server_tls_cert_file', tune(SERVER_ONLY)],
-  ['server_tls_key_file', tune(SERVER_ONLY)],
-  ['server_tls_ciphers', tune(SERVER_ONLY)],
-  ['server_tls13_ciphers', tune(SERVER_ONLY)],
-  ['server_tls_protocols', tune(SERVER_ONLY)],
   ['disable_pqexec', sec('refuses the simple query protocol (multi-statement SQL injection guard)')],
   ['unix_socket_mode', sec('permissions of the Unix socket', ['0777', '777'])],
   ['unix_socket_group', sec('group of the Unix socket')],
@@ -105,9 +82,6 @@ export const PGBOUNCER_SETTINGS: ReadonlyMap<string, UnimplementedKey> = new Map
 
 /** [databases] connection parameters of PgBouncer and libpq that the entry parser does not implement. */
 export const DATABASE_KEYS: ReadonlyMap<string, UnimplementedKey & { readonly origin: 'PgBouncer' | 'libpq' }> = new Map([
-  ['auth_user', { origin: 'PgBouncer', ...sec('per-database auth_query user') }],
-  ['auth_query', { origin: 'PgBouncer', ...sec('per-database auth_query') }],
-  ['auth_dbname', { origin: 'PgBouncer', ...sec('per-database auth_query database') }],
   ['max_db_client_connections', { origin: 'PgBouncer', ...mean('a limit on client connections to this database') }],
   ['load_balance_hosts', { origin: 'PgBouncer', ...tune('host order; pgrelay tries the last good host first') }],
   ['hostaddr', { origin: 'libpq', ...mean('the address to connect to instead of host') }],

@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { AuthType, PoolMode } from './types.js';
 import type { Settings } from './types.js';
+import { parseDheParams, parseEcdhCurve, parseTlsMode, parseTlsProtocols, TlsValueError } from './tls-values.js';
 
 /** A bad value; the loader adds file, line and key. */
 export class SettingValueError extends Error {
@@ -118,7 +119,7 @@ export function parsePoolMode(raw: string): PoolMode {
 
 const AUTH_TYPES: readonly AuthType[] = Object.values(AuthType);
 /** PgBouncer's auth types that pgrelay refuses rather than silently weakening auth. */
-const UNSUPPORTED_AUTH_TYPES = new Set(['any', 'cert', 'hba', 'ldap', 'pam']);
+const UNSUPPORTED_AUTH_TYPES = new Set(['any', 'ldap', 'pam']);
 
 export function parseAuthType(raw: string): AuthType {
   const v = raw.trim().toLowerCase();
@@ -226,6 +227,27 @@ const path = <K extends KeysOf<string | null>>(key: string, field: K, meta: Meta
 const list = <K extends KeysOf<readonly string[]>>(key: string, field: K, def: string, meta: Meta) =>
   spec(key, field, 'list', def, meta, (raw) => parseList(raw) as Settings[K], (v) => (v as readonly string[]).join(','));
 
+/** A TLS value parsed by tls-values.ts; its refusal becomes a SettingValueError (file, line, key). */
+const tlsValue = <K extends KeysOf<string>>(key: string, field: K, def: string, meta: Meta, parse: (raw: string) => string) =>
+  spec(key, field, 'string', def, meta, (raw) => {
+    try {
+      return parse(raw) as Settings[K];
+    } catch (err) {
+      if (err instanceof TlsValueError) throw new SettingValueError(err.reason);
+      throw err;
+    }
+  }, (v) => v as string);
+
+const tlsMode = <K extends 'clientTlsSslmode' | 'serverTlsSslmode'>(key: string, field: K, def: string, meta: Meta) =>
+  spec(key, field, 'enum', def, meta, (raw) => {
+    try {
+      return parseTlsMode(raw) as Settings[K];
+    } catch (err) {
+      if (err instanceof TlsValueError) throw new SettingValueError(err.reason);
+      throw err;
+    }
+  }, (v) => v);
+
 const pg = (description: string, extra: Omit<Meta, 'description' | 'origin'> = {}): Meta => ({
   description,
   origin: 'pgbouncer',
@@ -330,7 +352,7 @@ export const SETTINGS_TABLE: readonly SettingSpec[] = Object.freeze([
     'authType',
     'enum',
     'md5',
-    pg('How clients authenticate: trust, plain, md5 or scram-sha-256 (hba, cert, pam, ldap and any are refused).'),
+    pg('How clients authenticate: trust, plain, md5, scram-sha-256, cert (a client certificate whose CN is the user name) or hba (the method of the matching auth_hba_file line); pam, ldap and any are refused.'),
     (raw) => parseAuthType(raw),
     (v) => v,
   ),
@@ -401,6 +423,35 @@ export const SETTINGS_TABLE: readonly SettingSpec[] = Object.freeze([
     (raw) => parseChoice(raw, 'log_time_format', ['epoch', 'iso'] as const),
     (v) => v,
   ),
+
+  // TLS towards clients: PgBouncer's keys and meanings
+  tlsMode('client_tls_sslmode', 'clientTlsSslmode', 'disable', pg('TLS for client connections: disable (SSLRequest answered N), allow/prefer (TLS when the client asks), require (plaintext TCP clients are refused), verify-ca/verify-full (TLS with a client certificate signed by client_tls_ca_file).')),
+  path('client_tls_key_file', 'clientTlsKeyFile', pg('Private key pgrelay presents to clients (PEM); reread on reload.')),
+  path('client_tls_cert_file', 'clientTlsCertFile', pg('Certificate (chain) pgrelay presents to clients (PEM); reread on reload.')),
+  path('client_tls_ca_file', 'clientTlsCaFile', pg('CA certificates client certificates are verified against (PEM); needed for verify-ca, verify-full and cert auth.')),
+  tlsValue('client_tls_protocols', 'clientTlsProtocols', 'secure', pg('TLS versions offered to clients: tlsv1.0..tlsv1.3, all, secure (tlsv1.2,tlsv1.3) or legacy; one contiguous range.'), parseTlsProtocols),
+  str('client_tls_ciphers', 'clientTlsCiphers', 'default', pg('OpenSSL cipher list for TLS 1.2 and older towards clients; default/secure/fast/normal = OpenSSL\'s defaults, all = every cipher.')),
+  str('client_tls13_ciphers', 'clientTls13Ciphers', '', pg('TLS 1.3 cipher suites towards clients (TLS_AES_256_GCM_SHA384:...); empty = the defaults.')),
+  tlsValue('client_tls_ecdhcurve', 'clientTlsEcdhcurve', 'auto', pg('Elliptic curve(s) for ECDH key exchange with clients: auto or OpenSSL curve names.'), parseEcdhCurve),
+  tlsValue('client_tls_dheparams', 'clientTlsDheparams', 'auto', pg('DHE key exchange with clients: auto (2048-bit) or none; legacy (1024-bit) is refused.'), parseDheParams),
+
+  // TLS towards PostgreSQL: PgBouncer's keys and meanings
+  tlsMode('server_tls_sslmode', 'serverTlsSslmode', 'prefer', pg('TLS for server connections (pgrelay\'s own probes and lookups too): disable, allow (TLS only if the server refuses plaintext), prefer (TLS when the server offers it, unverified), require (TLS or no connection, unverified), verify-ca (certificate signed by server_tls_ca_file), verify-full (verify-ca plus the host name).')),
+  path('server_tls_ca_file', 'serverTlsCaFile', pg('CA certificates server certificates are verified against (PEM); needed for verify-ca and verify-full.')),
+  path('server_tls_key_file', 'serverTlsKeyFile', pg('Private key of the client certificate pgrelay presents to PostgreSQL (PEM).')),
+  path('server_tls_cert_file', 'serverTlsCertFile', pg('Client certificate pgrelay presents to PostgreSQL (PEM).')),
+  tlsValue('server_tls_protocols', 'serverTlsProtocols', 'secure', pg('TLS versions used towards PostgreSQL: tlsv1.0..tlsv1.3, all, secure (tlsv1.2,tlsv1.3) or legacy; one contiguous range.'), parseTlsProtocols),
+  str('server_tls_ciphers', 'serverTlsCiphers', 'default', pg('OpenSSL cipher list for TLS 1.2 and older towards PostgreSQL; default/secure/fast/normal = OpenSSL\'s defaults, all = every cipher.')),
+  str('server_tls13_ciphers', 'serverTls13Ciphers', '', pg('TLS 1.3 cipher suites towards PostgreSQL; empty = the defaults.')),
+
+  // auth_type = hba and auth_query
+  path('auth_hba_file', 'authHbaFile', pg('pg_hba.conf-format rules for auth_type = hba (local, host, hostssl, hostnossl; trust, reject, md5, scram-sha-256, password, cert); reread on reload.')),
+  optStr('auth_user', 'authUser', pg('User that runs auth_query for users not in auth_file; its secret comes from auth_file. Empty = no lookups.')),
+  str('auth_query', 'authQuery', 'SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid WHERE rolname=$1 AND rolcanlogin', pg('Query returning (user name, md5 or SCRAM verifier) for $1, run as auth_user.')),
+  optStr('auth_dbname', 'authDbname', pg('Database auth_query runs in; empty = the database the client asked for.')),
+  duration('auth_query_timeout', 'authQueryTimeoutMs', '5', ours('Longest wait for one auth_query lookup (connecting included); past it the login fails with 08006.')),
+  duration('auth_query_cache_ttl', 'authQueryCacheTtlMs', '10', ours('How long an auth_query answer (a verifier, or no such user) is reused: a changed or dropped password takes effect on the first login after this; 0 = look up every login.')),
+  int('auth_query_pool_size', 'authQueryPoolSize', '2', 1, 100, ours('Most auth_query connections open at once per database (a pool of their own, not held by PAUSE).')),
 ] as SettingSpec[]);
 
 const BY_KEY: ReadonlyMap<string, SettingSpec> = new Map(SETTINGS_TABLE.map((s) => [s.key, s]));
@@ -439,29 +490,9 @@ export const DEFAULT_SETTINGS: Settings = buildDefaults();
  * operator is told the setting has no effect. The note says what that means in practice.
  */
 export const UNIMPLEMENTED_PGBOUNCER_SETTINGS: ReadonlyMap<string, string> = new Map([
-  ['auth_user', 'users must be listed in auth_file'],
-  ['auth_query', 'users must be listed in auth_file'],
-  ['auth_dbname', 'users must be listed in auth_file'],
-  ['auth_hba_file', ''],
   ['auth_ident_file', ''],
   ['auth_ldap_options', ''],
   ['cancel_wait_timeout', ''],
-  ['client_tls_sslmode', 'TLS to clients is not supported: client connections are unencrypted'],
-  ['client_tls_ca_file', 'TLS to clients is not supported'],
-  ['client_tls_cert_file', 'TLS to clients is not supported'],
-  ['client_tls_key_file', 'TLS to clients is not supported'],
-  ['client_tls_ciphers', 'TLS to clients is not supported'],
-  ['client_tls13_ciphers', 'TLS to clients is not supported'],
-  ['client_tls_dheparams', 'TLS to clients is not supported'],
-  ['client_tls_ecdhcurve', 'TLS to clients is not supported'],
-  ['client_tls_protocols', 'TLS to clients is not supported'],
-  ['server_tls_sslmode', 'TLS to servers is not supported: server connections are unencrypted'],
-  ['server_tls_ca_file', 'TLS to servers is not supported'],
-  ['server_tls_cert_file', 'TLS to servers is not supported'],
-  ['server_tls_key_file', 'TLS to servers is not supported'],
-  ['server_tls_ciphers', 'TLS to servers is not supported'],
-  ['server_tls13_ciphers', 'TLS to servers is not supported'],
-  ['server_tls_protocols', 'TLS to servers is not supported'],
   ['conffile', ''],
   ['disable_pqexec', ''],
   ['dns_max_ttl', ''],

@@ -9,8 +9,24 @@ export const AuthType = {
   plain: 'plain',
   md5: 'md5',
   scram: 'scram-sha-256',
+  /** The method comes from the auth_hba_file rule the connection matches. */
+  hba: 'hba',
+  /** A client certificate verified against client_tls_ca_file whose CN is the user name. */
+  cert: 'cert',
 } as const;
 export type AuthType = (typeof AuthType)[keyof typeof AuthType];
+
+/** PgBouncer's (and libpq's) sslmode values, weakest first: TLS_MODE_ORDER compares them. */
+export const TlsMode = {
+  disable: 'disable',
+  allow: 'allow',
+  prefer: 'prefer',
+  require: 'require',
+  verifyCa: 'verify-ca',
+  verifyFull: 'verify-full',
+} as const;
+export type TlsMode = (typeof TlsMode)[keyof typeof TlsMode];
+export const TLS_MODE_ORDER: readonly TlsMode[] = Object.values(TlsMode);
 
 /** One upstream address from a libpq-style `host=a,b port=1,2` list. */
 export interface HostPort {
@@ -53,6 +69,10 @@ export interface DatabaseConfig {
   readonly targetSessionAttrs: string;
   /** Keys given on the line that pgrelay does not implement (reported as warnings). */
   readonly unsupportedKeys: readonly string[];
+  /** Per-database auth_user / auth_query / auth_dbname; null = the [pgbouncer] value. */
+  readonly authUser: string | null;
+  readonly authQuery: string | null;
+  readonly authDbname: string | null;
 }
 
 /** A `[users]` entry. */
@@ -125,6 +145,37 @@ export interface Settings {
   readonly logFormat: 'json' | 'text';
   /** The `time` field of JSON log lines: epoch milliseconds or an ISO 8601 string. */
   readonly logTimeFormat: 'epoch' | 'iso';
+  // TLS towards clients (PgBouncer's client_tls_*)
+  readonly clientTlsSslmode: TlsMode;
+  readonly clientTlsKeyFile: string | null;
+  readonly clientTlsCertFile: string | null;
+  readonly clientTlsCaFile: string | null;
+  /** PgBouncer's protocol list (`secure`, `all`, `tlsv1.2,tlsv1.3` ...), normalised. */
+  readonly clientTlsProtocols: string;
+  readonly clientTlsCiphers: string;
+  readonly clientTls13Ciphers: string;
+  readonly clientTlsEcdhcurve: string;
+  readonly clientTlsDheparams: string;
+  // TLS towards PostgreSQL (PgBouncer's server_tls_*)
+  readonly serverTlsSslmode: TlsMode;
+  readonly serverTlsCaFile: string | null;
+  readonly serverTlsKeyFile: string | null;
+  readonly serverTlsCertFile: string | null;
+  readonly serverTlsProtocols: string;
+  readonly serverTlsCiphers: string;
+  readonly serverTls13Ciphers: string;
+  // auth_type = hba and auth_query
+  readonly authHbaFile: string | null;
+  /** The user auth_query runs as; null = no lookups (users must be in auth_file). */
+  readonly authUser: string | null;
+  readonly authQuery: string;
+  /** The database auth_query runs in; null = the database the client asked for. */
+  readonly authDbname: string | null;
+  readonly authQueryTimeoutMs: number;
+  /** How long a lookup's answer (a verifier, or "no such user") is reused; 0 = never. */
+  readonly authQueryCacheTtlMs: number;
+  /** Most lookup connections open at once per database. */
+  readonly authQueryPoolSize: number;
 }
 
 /** A key the file set that pgrelay parsed but does not implement. */

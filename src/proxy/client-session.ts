@@ -16,7 +16,8 @@ import { ProtocolError } from '../protocol/readers.js';
 import { Disconnect, ErrorCode, errorDisconnect, PgRelayError } from '../errors.js';
 import { ClientParams } from './session-params.js';
 import { writeView } from './socket-io.js';
-import { attachClientSocket, type SocketOwner } from './client-socket.js';
+import { attachClientSocket, upgradeClientSocket, type SocketOwner } from './client-socket.js';
+import type { ClientTls } from '../tls/tls-contexts.js';
 import { ClientLogin, type LoginOutcome } from './client-login.js';
 import { HeldRequests } from './held-requests.js';
 import { sendCancel } from './cancel.js';
@@ -63,8 +64,8 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
   private departed = false;
 
   constructor(
-    /** LoginHost: the login reads and writes it until the session takes over. */
-    readonly socket: net.Socket,
+    /** LoginHost: the login reads and writes it until the session takes over; the TLS socket after startTls(). */
+    public socket: net.Socket,
     private readonly ctx: ProxyContext,
     /** Called once when the session is gone, for the listener's bookkeeping. */
     private readonly onGone: (client: ClientSession) => void,
@@ -83,6 +84,11 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
       (outcome) => this.onLoggedIn(outcome),
       (err: unknown) => this.failLogin(err),
     );
+  }
+
+  /** LoginHost: answers the SSLRequest and swaps in the TLS socket (client-socket.ts). */
+  async startTls(tls: ClientTls): Promise<void> {
+    this.socket = await upgradeClientSocket(this.socket, this, tls);
   }
 
   /** SocketOwner: a server paused for this client's full socket may be read again. */

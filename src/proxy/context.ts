@@ -7,6 +7,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import type { RepeatLog } from '../log-limiter.js';
 import type { PoolRegistry } from '../pool/registry.js';
+import type { TlsContexts } from '../tls/tls-contexts.js';
+import type { HbaRules } from '../auth/hba.js';
+import type { SecretLookup } from '../auth/auth-query.js';
 
 /** Counters bumped on the hot path as plain fields; metrics read them at scrape time. */
 export class ProxyStats {
@@ -45,6 +48,17 @@ export interface ProxyContext {
   /** Client sessions by the BackendKeyData process id pgrelay gave them. */
   readonly cancelKeys: Map<number, CancelTarget>;
   readonly scramKeys: Map<string, ScramKeys>;
+  /** TLS of both sides; replaced whole on reload (open connections keep what they negotiated). */
+  tls: TlsContexts;
+  /** auth_hba_file's rules when auth_type = hba; replaced whole on reload. */
+  hba: HbaRules | null;
+  /** auth_query lookups for users not in auth_file. */
+  readonly authQuery: SecretLookup;
+  /**
+   * Verifiers auth_query returned for users who then logged in: pgrelay's own login upstream
+   * answers with them (an md5 hash; a SCRAM verifier is used through scramKeys).
+   */
+  readonly queriedSecrets: Map<string, string>;
   /** A coarse clock, refreshed by the janitor, for timestamps on the hot path. */
   readonly clock: { now: number };
   /** Opens an admin console session for a client logged in to the console database. */
