@@ -232,6 +232,9 @@ export class App {
       disconnects: st.disconnects,
       autoResumes: this.pause.autoResumes,
       writeGateRejections: this.connector.writeGateRejections,
+      preparesSent: st.preparesSent,
+      preparedHits: st.preparedHits,
+      preparedEvictions: st.preparedEvictions,
     };
   }
 

@@ -101,6 +101,7 @@ interface SocketRow {
   readonly link: string;
   readonly remotePid: number;
   readonly applicationName: string;
+  readonly preparedStatements: number;
   readonly id: number;
 }
 
@@ -124,7 +125,7 @@ const SOCKET_COLS: readonly Col<SocketRow>[] = [
   int('remote_pid', (r) => r.remotePid),
   text('tls', () => ''),
   text('application_name', (r) => r.applicationName),
-  int('prepared_statements', () => 0),
+  int('prepared_statements', (r) => r.preparedStatements),
   int('id', (r) => r.id),
 ];
 
@@ -146,6 +147,7 @@ function clientRow(c: ClientSnapshot): SocketRow {
     link: c.server === null ? '' : serverPtr(c.server),
     remotePid: 0,
     applicationName: c.applicationName,
+    preparedStatements: c.preparedStatements ?? 0,
     id: c.id,
   };
 }
@@ -170,6 +172,7 @@ function serverRow(s: ServerSnapshot): SocketRow {
     link: s.client === null ? '' : clientPtr(s.client),
     remotePid: s.remotePid,
     applicationName: s.applicationName,
+    preparedStatements: s.preparedStatements ?? 0,
     id: s.id,
   };
 }

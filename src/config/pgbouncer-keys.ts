@@ -47,7 +47,6 @@ export const PGBOUNCER_SETTINGS: ReadonlyMap<string, UnimplementedKey> = new Map
   ['user', sec('the user PgBouncer switches to; pgrelay does not switch user, run it as that user')],
   ['max_db_client_connections', mean('a limit on client connections per database')],
   ['max_user_client_connections', mean('a limit on client connections per user')],
-  ['max_prepared_statements', mean('tracks named prepared statements across server connections')],
   ['query_timeout', mean('cancels queries running longer than this')],
   ['transaction_timeout', mean('closes transactions open longer than this')],
   ['track_extra_parameters', mean('session parameters kept per client and replayed on each server (IntervalStyle is tracked)', ['intervalstyle'])],

@@ -307,6 +307,14 @@ export const SETTINGS_TABLE: readonly SettingSpec[] = Object.freeze([
   int('max_db_connections', 'maxDbConnections', '0', 0, MAX_INT32, pg('Most server connections per database across all users; 0 = unlimited.')),
   int('max_user_connections', 'maxUserConnections', '0', 0, MAX_INT32, pg('Most server connections per user across all databases; 0 = unlimited.')),
   duration('autodb_idle_timeout', 'autodbIdleTimeoutMs', '3600', pg('Drop a pool that has had no client, server connection or waiting client for this long (every pool, not only auto-created databases); 0 = never.')),
+  int(
+    'max_prepared_statements',
+    'maxPreparedStatements',
+    '200',
+    0,
+    MAX_INT32,
+    pg('In transaction pooling, named prepared statements follow each client from server to server: each client keeps its own names, and each server connection keeps up to this many statements prepared (least recently used closed first); 0 = not tracked (named statements then only work inside one transaction).'),
+  ),
 
   // server connection lifecycle
   duration('server_idle_timeout', 'serverIdleTimeoutMs', '600', pg('Close a server connection idle longer than this; 0 = never.')),
@@ -505,7 +513,6 @@ export const UNIMPLEMENTED_PGBOUNCER_SETTINGS: ReadonlyMap<string, string> = new
   ['log_stats', ''],
   ['max_db_client_connections', ''],
   ['max_user_client_connections', ''],
-  ['max_prepared_statements', 'protocol-level prepared statements are not tracked across server connections'],
   ['peer_id', ''],
   ['query_timeout', ''],
   ['query_wait_notify', ''],

@@ -97,6 +97,8 @@ export interface Settings {
   readonly maxUserConnections: number;
   /** A pool empty and unused this long is dropped (0 = never). */
   readonly autodbIdleTimeoutMs: number;
+  /** Prepared statements pgrelay keeps per server connection in transaction pooling; 0 = not tracked. */
+  readonly maxPreparedStatements: number;
   readonly serverIdleTimeoutMs: number;
   readonly serverLifetimeMs: number;
   readonly serverConnectTimeoutMs: number;

@@ -98,6 +98,8 @@ export interface ClientSnapshot {
   readonly waitMs: number;
   readonly server: number | null;
   readonly applicationName: string;
+  /** Named prepared statements the client has (transaction pooling with tracking; absent or 0 otherwise). */
+  readonly preparedStatements?: number;
 }
 
 export interface ServerSnapshot {
@@ -116,6 +118,8 @@ export interface ServerSnapshot {
   readonly remotePid: number;
   readonly applicationName: string;
   readonly writable: boolean | null;
+  /** Prepared statements pgrelay made on this server connection (absent or 0 when none). */
+  readonly preparedStatements?: number;
 }
 
 export interface DatabaseSnapshot {

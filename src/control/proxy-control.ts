@@ -269,6 +269,7 @@ export class ProxyControl implements Control {
       waitMs: c.waitingSince > 0 ? now - c.waitingSince : 0,
       server: c.server?.id ?? null,
       applicationName: c.params.get('application_name') ?? '',
+      preparedStatements: c.protocol.names?.size ?? 0,
     }));
   }
 
@@ -290,6 +291,7 @@ export class ProxyControl implements Control {
         client: s.client?.id ?? null,
         remotePid: s.processId,
         applicationName: s.params.get('application_name') ?? '',
+        preparedStatements: s.statements?.size ?? 0,
         writable: s.writable,
       });
       for (const s of active) out.push(row(s as ServerConn, 'active'));

@@ -38,6 +38,11 @@ export const Backend = {
   CopyData: 0x64, // 'd'
   CopyDone: 0x63, // 'c'
   NegotiateProtocolVersion: 0x76, // 'v'
+  ParseComplete: 0x31, // '1'
+  BindComplete: 0x32, // '2'
+  CloseComplete: 0x33, // '3'
+  NoData: 0x6e, // 'n'
+  PortalSuspended: 0x73, // 's'
 } as const;
 
 /** ReadyForQuery transaction status byte. */

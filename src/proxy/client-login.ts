@@ -11,7 +11,8 @@ import { MAX_STARTUP_PACKET, readStartupPacket } from '../protocol/readers.js';
 import { SqlState } from '../protocol/sqlstate.js';
 import { ErrorCode, PgRelayError } from '../errors.js';
 import { authenticateClient } from '../auth/client-auth.js';
-import { paramsSignature, sharedParams, STARTUP_KEYS, trackedName, TRACKED_PARAMS } from './session-params.js';
+import { paramsSignature, settingsSignature, sharedParams, STARTUP_KEYS, trackedName, TRACKED_PARAMS } from './session-params.js';
+import { parseOptions, validSettingName } from './startup-options.js';
 import { loginStatusBlock } from './login-status.js';
 import { routeCancel } from './cancel.js';
 import { CONSOLE_DATABASE } from '../control/contract.js';
@@ -66,6 +67,8 @@ export type LoginOutcome =
       /** Tracked session parameters, possibly shared with other sessions (copy before changing). */
       readonly params: Map<string, string>;
       readonly paramsSig: string;
+      /** Settings PostgreSQL does not report (from `options` and other startup parameters), replayed by pgrelay. */
+      readonly settings: ReadonlyMap<string, string>;
     };
 
 export class ClientLogin {
@@ -76,6 +79,8 @@ export class ClientLogin {
   private user = '';
   private database = '';
   private readonly params = new Map<string, string>();
+  /** Startup settings that are not tracked parameters (lower-case names). */
+  private readonly settings = new Map<string, string>();
 
   constructor(
     private readonly host: LoginHost,
@@ -167,11 +172,11 @@ export class ClientLogin {
     const paramsSig = paramsSignature(this.params);
     const params = sharedParams(paramsSig, this.params);
     // One buffer, one write syscall: AuthenticationOk, ParameterStatus..., BackendKeyData, ReadyForQuery.
-    this.host.socket.write(Buffer.concat([AuthenticationOk, loginStatusBlock(loginParams, params, paramsSig), backendKeyData(this.host.processId, this.host.secretKey), ReadyForQueryIdle]));
+    this.host.socket.write(Buffer.concat([AuthenticationOk, this.statusBlock(loginParams, params, paramsSig), backendKeyData(this.host.processId, this.host.secretKey), ReadyForQueryIdle]));
     // The pool's own copies of these strings, not one pair per client.
     const user = entry.pool.user === this.user ? entry.pool.user : this.user;
     const database = entry.pool.database === this.database ? entry.pool.database : this.database;
-    return { kind: 'pool', user, database, entry, params, paramsSig };
+    return { kind: 'pool', user, database, entry, params, paramsSig, settings: this.settings };
   }
 
   /** The user and database the startup packet named (empty until it arrived), for logs. */
@@ -253,21 +258,49 @@ export class ClientLogin {
     const ignored = new Set(settings.ignoreStartupParameters.map((p) => p.toLowerCase()));
     for (const [key, value] of params) {
       if (STARTUP_KEYS.has(key)) continue;
-      const name = trackedName(key);
-      if (name !== undefined) {
-        this.params.set(name, value);
-        continue;
-      }
-      // PgBouncer's rule: an untracked startup parameter would be lost when the client moves to
-      // another server, so it is refused unless the operator chose to ignore it.
-      if (!ignored.has(key.toLowerCase())) {
-        throw new PgRelayError(ErrorCode.UnsupportedStartupParameter, `unsupported startup parameter: ${key}`);
+      if (key === 'options') {
+        // -c name=value, --name=value: each becomes a setting like a startup parameter of its own.
+        for (const s of parseOptions(value)) this.acceptSetting(s.name, s.value, ignored);
+      } else {
+        this.acceptSetting(key, value, ignored);
       }
     }
     if (settings.applicationNameAddHost) {
       const app = this.params.get('application_name') ?? '';
       this.params.set('application_name', `${app} - ${this.host.socket.remoteAddress ?? ''}:${this.host.socket.remotePort ?? ''}`);
     }
+  }
+
+  /**
+   * A startup setting: a tracked parameter (reported by ParameterStatus, replayed with SET), one
+   * the operator chose to ignore (ignore_startup_parameters, PgBouncer's meaning), or any other
+   * setting, which pgrelay replays on every server the client gets and resets for the next.
+   * The server judges the value when it is first applied; a refusal is the client's FATAL.
+   */
+  private acceptSetting(key: string, value: string, ignored: ReadonlySet<string>): void {
+    const name = trackedName(key);
+    if (name !== undefined) {
+      this.params.set(name, value);
+      return;
+    }
+    const lower = key.toLowerCase();
+    if (ignored.has(lower)) return;
+    if (!validSettingName(lower)) throw new PgRelayError(ErrorCode.UnsupportedStartupParameter, `unsupported startup parameter: ${key}`);
+    this.settings.set(lower, value);
+  }
+
+  /**
+   * The ParameterStatus block of the login: reported values a setting of the client's changes
+   * (default_transaction_read_only, say) show the client's value, as PostgreSQL would.
+   */
+  private statusBlock(loginParams: ReadonlyMap<string, string>, params: Map<string, string>, sig: string): Buffer {
+    let own: Map<string, string> | null = null;
+    for (const [name, value] of this.settings) {
+      if (!loginParams.has(name)) continue;
+      own ??= new Map(params);
+      own.set(name, value);
+    }
+    return own === null ? loginStatusBlock(loginParams, params, sig) : loginStatusBlock(loginParams, own, `${sig}\u0001${settingsSignature(this.settings)}`);
   }
 
   /** First client of a pool: borrow a server once to learn what it reports at login. */

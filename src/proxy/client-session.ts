@@ -21,7 +21,10 @@ import type { ClientTls } from '../tls/tls-contexts.js';
 import { ClientLogin, type LoginOutcome } from './client-login.js';
 import { HeldRequests } from './held-requests.js';
 import { sendCancel } from './cancel.js';
-import { linkQuery, prepareLinked, returnAfterDeparture } from './server-handoff.js';
+import { linkQuery, prepareLinked, recordSettings, returnAfterDeparture } from './server-handoff.js';
+import type { FrameStep } from './client-statements.js';
+import { Expect, StatementStep } from './reply-queue.js';
+import { closeStatement } from '../protocol/statement-messages.js';
 import { answerToLoss, LossAnswer } from './loss-policy.js';
 import type { PoolServer, PoolWaiter } from '../pool/pool.js';
 import type { PoolEntry } from '../pool/registry.js';
@@ -62,6 +65,11 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
   private linkAttempts = 0;
   /** The client's socket is gone while its requests wait for a server (see holdingRequests). */
   private departed = false;
+  /**
+   * The current read, cut around frames that name a statement (prepared-statement tracking):
+   * views of the read and steps, in order. Empty for reads with none, which go out whole.
+   */
+  private readonly outbox: (Buffer | FrameStep)[] = [];
 
   constructor(
     /** LoginHost: the login reads and writes it until the session takes over; the TLS socket after startTls(). */
@@ -176,7 +184,9 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
         this.database = outcome.database;
         this.entry = outcome.entry;
         this.transactionPooling = outcome.entry.mode === 'transaction';
-        this.params.adopt(outcome.params, outcome.paramsSig);
+        // Named prepared statements need tracking only when servers change hands per transaction.
+        if (this.transactionPooling && this.ctx.config.settings.maxPreparedStatements > 0) this.protocol.enableTracking();
+        this.params.adopt(outcome.params, outcome.paramsSig, outcome.settings);
         this.ctx.cancelKeys.set(this.processId, this);
         this.setState(ClientState.idle);
         if (this.ctx.config.settings.logConnections) {
@@ -233,7 +243,9 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
     const scanner = this.protocol.scanner;
     const end = scanner.scan(chunk);
     const carry = scanner.carry;
-    if (this.state === ClientState.active) {
+    if (this.outbox.length > 0) {
+      this.onSplicedData(carry, chunk, scanner.from, end);
+    } else if (this.state === ClientState.active) {
       if (!this.server!.write(carry, chunk, end)) this.socket.pause();
     } else if (end > 0 || carry !== null) {
       if (this.state === ClientState.idle) {
@@ -254,6 +266,81 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
       if (this.held.overLimit && !this.linked) this.socket.pause();
     }
     if (scanner.stopped && !this.protocol.terminated) this.close(Disconnect.ClientClosed, 'client sent an invalid message length');
+  }
+
+  /** ProtocolEvents (tracking): bytes of this read that precede a frame naming a statement. */
+  onRun(carry: Buffer | null, chunk: Buffer, from: number, to: number): void {
+    if (carry !== null) this.outbox.push(carry);
+    if (to > from) this.outbox.push(chunk.subarray(from, to));
+  }
+
+  /** ProtocolEvents (tracking): a frame naming a statement; its rendering takes its place. */
+  onStatement(step: FrameStep): void {
+    this.outbox.push(step);
+  }
+
+  /**
+   * A read with frames that name a statement (the outbox holds what preceded the last of them):
+   * rendered for the linked server now, or held, as views while the read lasts, for the server
+   * the client gets.
+   */
+  private onSplicedData(carry: Buffer | null, chunk: Buffer, from: number, end: number): void {
+    const box = this.outbox;
+    if (carry !== null) box.push(carry);
+    if (end > from) box.push(chunk.subarray(from, end));
+    if (this.state === ClientState.active) {
+      const out: Buffer[] = [];
+      for (const p of box) {
+        if (Buffer.isBuffer(p)) out.push(p);
+        else this.renderStep(p, out);
+      }
+      box.length = 0;
+      if (out.length > 0 && !this.server!.writePieces(out)) this.socket.pause();
+    } else if (box.some((p) => Buffer.isBuffer(p) || p.needsServer)) {
+      if (this.state === ClientState.idle) {
+        // As in onForwardData: views while a server may link within this read.
+        this.held.holdPiecesView(box);
+        box.length = 0;
+        this.linkAttempts = 0;
+        this.setState(ClientState.waiting);
+        this.entry!.pool.acquire(this);
+        this.held.copyView();
+      } else {
+        this.held.holdPieces(box);
+        box.length = 0;
+      }
+      if (this.held.overLimit && !this.linked) this.socket.pause();
+    } else {
+      // Only Closes of names: pgrelay answers them, no server is needed.
+      box.length = 0;
+    }
+    this.drainFakes();
+  }
+
+  /** A held or current frame naming a statement, rendered for the linked server. */
+  private renderStep(step: FrameStep, out: Buffer[]): void {
+    const statements = this.server!.statements;
+    if (statements === null) throw new Error('tracking client linked to a server without a statement list');
+    step.render(statements, this.ctx.stats, out);
+  }
+
+  /**
+   * pgrelay's own answers (ParseComplete, CloseComplete) at the head of the reply queue: every
+   * reply before them has been sent, so they go now.
+   */
+  private drainFakes(): void {
+    const q = this.protocol.replies;
+    if (q === null) return;
+    for (let step = q.headStep; step !== undefined && step.fake !== null && step.resolved; step = q.headStep) {
+      q.shift();
+      step.commit();
+      this.socket.write(step.fake);
+    }
+  }
+
+  /** ServerClient (tracking): the server dropped every statement for this client (DEALLOCATE ALL, DISCARD ALL). */
+  onStatementsDropped(seq: number): void {
+    this.protocol.names?.dropBefore(seq);
   }
 
   /** ProtocolEvents: a Query or a Sync went out. Query time runs from the first unanswered one. */
@@ -317,10 +404,13 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
       return;
     }
     this.server = s;
-    s.link(this);
+    const settings = { values: this.params.settings, signature: this.params.settingsSig };
+    // A client with settings of its own (or a server carrying someone's) reads CommandComplete
+    // tags: a SET, RESET or DISCARD ALL makes the server's record of them dirty.
+    s.link(this, settings.values.size > 0);
     this.setState(ClientState.linking);
     this.linkAttempts++;
-    const sql = linkQuery(this.ctx.config.settings, this.ctx.clock.now, s, this.params.values, this.params.signature);
+    const sql = linkQuery(this.ctx.config.settings, this.ctx.clock.now, s, this.params.values, this.params.signature, settings);
     if (sql === '') {
       this.startForwarding();
       return;
@@ -329,6 +419,7 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
       // The client may have left meanwhile (close() disposed of the server then).
       if (this.server !== s || this.state !== ClientState.linking) return;
       if (outcome.kind === 'ready') {
+        recordSettings(s, settings);
         this.startForwarding();
         return;
       }
@@ -359,7 +450,8 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
     this.ctx.stats.transactions++;
     this.entry!.pool.stats.transactions++;
     this.linkedAt = Date.now();
-    const ok = this.held.flushTo(this.server!);
+    const ok = this.protocol.replies !== null ? this.held.flushTo(this.server!, (step, out) => this.renderStep(step, out), this.evictions()) : this.held.flushTo(this.server!);
+    this.drainFakes();
     if (this.protocol.terminated || this.departed) {
       // Written; the server is closed behind them (returnAfterDeparture), so PostgreSQL runs
       // them and ends.
@@ -379,11 +471,42 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
     this.params.set(name, value);
   }
 
-  forwardFromServer(carry: Buffer | null, chunk: Buffer, end: number): boolean {
-    this.ctx.stats.bytesToClients += end;
-    this.entry!.pool.stats.bytesSent += end;
+  /**
+   * Tracking: a server linked at a transaction's start keeps at most max_prepared_statements.
+   * The least recently used beyond that are closed now, ahead of the client's messages: no portal
+   * can use them at this point, and their CloseComplete is swallowed (queued first).
+   */
+  private evictions(): Buffer[] {
+    const statements = this.server!.statements!;
+    const victims = statements.evict(Math.max(1, this.ctx.config.settings.maxPreparedStatements));
+    if (victims.length === 0) return [];
+    const q = this.protocol.replies!;
+    const out: Buffer[] = [];
+    for (let i = victims.length - 1; i >= 0; i--) {
+      const step = new StatementStep(null, null);
+      step.evicted = victims[i]!;
+      step.server = statements;
+      step.resolved = true;
+      q.unshift(Expect.Evict, step);
+    }
+    for (const v of victims) out.push(closeStatement(v.nameZ));
+    this.ctx.stats.preparedEvictions += victims.length;
+    return out;
+  }
+
+  forwardFromServer(carry: Buffer | null, chunk: Buffer, from: number, end: number): boolean {
+    const n = end - from + (carry !== null ? carry.length : 0);
+    this.ctx.stats.bytesToClients += n;
+    this.entry!.pool.stats.bytesSent += n;
     if (carry !== null) writeView(this.socket, carry, 0, carry.length);
-    return writeView(this.socket, chunk, 0, end);
+    return writeView(this.socket, chunk, from, end);
+  }
+
+  /** ServerClient: bytes pgrelay made or cut out of the server's stream. */
+  sendToClient(buf: Buffer): boolean {
+    this.ctx.stats.bytesToClients += buf.length;
+    this.entry!.pool.stats.bytesSent += buf.length;
+    return writeView(this.socket, buf, 0, buf.length);
   }
 
   resumeReading(): void {
@@ -496,6 +619,11 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
       returnAfterDeparture(server, { outstanding: p.outstanding, unsynced: p.unsynced, atBoundary: p.atBoundary, transactionPooling: this.transactionPooling }, this.ctx.config.settings);
     }
     this.held.clear();
+    this.outbox.length = 0;
+    // The client's names go with it; what its unanswered messages did to a server is undone
+    // (such a server is closed anyway: see returnAfterDeparture).
+    this.protocol.replies?.clear();
+    this.protocol.names?.clear();
     if (opts.byClient === true && this.socket.writableLength === 0) {
       // Nothing left to send and nothing more to read: no shutdown round trip, no timer.
       this.socket.destroy();

@@ -21,6 +21,10 @@ export class ProxyStats {
   bytesToClients = 0;
   cancelsForwarded = 0;
   cancelsIgnored = 0;
+  /** Prepared-statement tracking: Parse messages sent to servers, statements found already prepared, evictions. */
+  preparesSent = 0;
+  preparedHits = 0;
+  preparedEvictions = 0;
   /** Disconnects by "side:code" (codes from the Disconnect catalogue or errorDisconnect()). */
   readonly disconnects = new Map<string, number>();
 

@@ -1,8 +1,13 @@
 // Requests a client sent while no server was linked, held until one is: the read that started a
 // transaction (a view of the shared read buffer, kept only while that read's callback runs) and
-// copies of everything else, written to the server in one go and in order.
+// copies of everything else, written to the server in one go and in order. With prepared-statement
+// tracking, frames that name a statement are held as steps, rendered for the server that links.
 
 import type { ServerConn } from './server-conn.js';
+import type { FrameStep } from './client-statements.js';
+
+/** Renders a held step for the linked server, appending what goes out in its place. */
+export type RenderStep = (step: FrameStep, out: Buffer[]) => void;
 
 /**
  * Bytes held before the client's socket stops being read. A request or a few pipelined ones fit,
@@ -12,8 +17,12 @@ import type { ServerConn } from './server-conn.js';
 export const MAX_HELD_BYTES = 64 * 1024;
 
 export class HeldRequests {
-  /** pgrelay's own copies, in arrival order. */
-  private readonly copies: Buffer[] = [];
+  /** pgrelay's own copies (and statement steps), in arrival order. */
+  private readonly copies: (Buffer | FrameStep)[] = [];
+  /** Steps among the copies or the view pieces: the flush renders them. */
+  private steps = 0;
+  /** A read with statement frames, held as views (see holdPiecesView). */
+  private viewPieces: (Buffer | FrameStep)[] | null = null;
   private copiedBytes = 0;
   /** The current read: carry, then chunk[0, end). A view, valid only during that read. */
   private view: Buffer | null = null;
@@ -21,7 +30,7 @@ export class HeldRequests {
   private viewCarry: Buffer | null = null;
 
   get isEmpty(): boolean {
-    return this.copies.length === 0 && this.view === null;
+    return this.copies.length === 0 && this.view === null && this.viewPieces === null;
   }
 
   /** More held than a waiting client may send (see MAX_HELD_BYTES). */
@@ -39,8 +48,38 @@ export class HeldRequests {
     this.viewCarry = carry;
   }
 
+  /**
+   * Holds a read cut around frames that name a statement, without copying it: views of the read
+   * and steps, in order. copyView() must run before the read returns.
+   */
+  holdPiecesView(pieces: readonly (Buffer | FrameStep)[]): void {
+    this.viewPieces = [...pieces];
+    for (const p of pieces) if (!Buffer.isBuffer(p)) this.steps++;
+  }
+
+  /** Holds pieces as holdPiecesView() does, copied now. */
+  holdPieces(pieces: readonly (Buffer | FrameStep)[]): void {
+    this.holdPiecesView(pieces);
+    this.copyPieces();
+  }
+
+  private copyPieces(): void {
+    const pieces = this.viewPieces;
+    if (pieces === null) return;
+    this.viewPieces = null;
+    for (const p of pieces) {
+      if (Buffer.isBuffer(p)) {
+        if (p.length > 0) this.keep(Buffer.from(p));
+      } else {
+        p.keep();
+        this.copies.push(p);
+      }
+    }
+  }
+
   /** The read is ending and no server took the view: keep a copy. */
   copyView(): void {
+    this.copyPieces();
     const chunk = this.view;
     if (chunk === null) return;
     const carry = this.viewCarry;
@@ -56,9 +95,13 @@ export class HeldRequests {
     if (end > 0) this.keep(Buffer.from(chunk.subarray(0, end)));
   }
 
-  /** Writes everything held to `server` and forgets it; false when the server's socket is full. */
-  flushTo(server: ServerConn): boolean {
-    const copies = this.copies;
+  /**
+   * Writes everything held to `server` and forgets it; false when the server's socket is full.
+   * `render` turns held steps into what goes to this server; `before` goes out first.
+   */
+  flushTo(server: ServerConn, render?: RenderStep, before: readonly Buffer[] = []): boolean {
+    if (this.steps > 0 || before.length > 0) return this.flushPieces(server, render!, before);
+    const copies = this.copies as Buffer[];
     let ok = true;
     if (copies.length === 1) ok = server.write(null, copies[0]!, copies[0]!.length);
     else if (copies.length > 1) ok = server.writeBuffers(copies);
@@ -73,7 +116,27 @@ export class HeldRequests {
     return ok;
   }
 
+  /** The held steps and bytes rendered for `server`, written in one go. */
+  private flushPieces(server: ServerConn, render: RenderStep, before: readonly Buffer[]): boolean {
+    const out: Buffer[] = [...before];
+    const add = (p: Buffer | FrameStep): void => {
+      if (Buffer.isBuffer(p)) out.push(p);
+      else render(p, out);
+    };
+    for (const p of this.copies) add(p);
+    if (this.view !== null) {
+      if (this.viewCarry !== null) out.push(this.viewCarry);
+      out.push(this.view.subarray(0, this.viewEnd));
+    }
+    if (this.viewPieces !== null) for (const p of this.viewPieces) add(p);
+    this.clear();
+    const nonEmpty = out.filter((b) => b.length > 0);
+    return nonEmpty.length === 0 || server.writePieces(nonEmpty);
+  }
+
   clear(): void {
+    this.steps = 0;
+    this.viewPieces = null;
     this.copies.length = 0;
     this.copiedBytes = 0;
     this.view = null;

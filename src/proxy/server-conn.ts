@@ -1,6 +1,10 @@
 // One server connection: after login it forwards the server's bytes to whichever client is
 // linked, reads only ReadyForQuery / ParameterStatus / ErrorResponse / COPY starts, and applies
 // the release rule. Between clients it can run pgrelay's own queries (SET, ROLLBACK, DISCARD).
+// With prepared-statement tracking it also matches each reply to the client's reply queue
+// (reply-queue.ts): it swallows the ParseComplete of a Parse pgrelay inserted and the
+// CloseComplete of an eviction, writes pgrelay's own ParseComplete/CloseComplete at their place,
+// and on an error undoes what the skipped messages would have done.
 //
 // The invariant: a server goes back to the pool only at a true protocol boundary. Its client's
 // every request is answered, no extended-protocol message was sent since the last Sync, no COPY
@@ -10,14 +14,19 @@
 
 import type net from 'node:net';
 import { serialize } from '../protocol/frontend-messages.js';
-import { FrameScanner, frameModes, type FrameSink } from '../protocol/frame-scanner.js';
+import { FrameScanner, frameModes, Verdict, type SplicingSink } from '../protocol/frame-scanner.js';
 import { Backend, TxStatus } from '../protocol/message-types.js';
 import { readErrorFields, readParameterStatus } from '../protocol/readers.js';
+import { unknownStatementError, withHint } from '../protocol/statement-messages.js';
+import { ServerStatements } from './statement-lru.js';
+import { Expect, type ReplyQueue } from './reply-queue.js';
+import type { FrameStep } from './client-statements.js';
 import type { PoolServer } from '../pool/pool.js';
 import type { HostPort } from '../config/types.js';
 import type { LoginResult } from './server-login.js';
 import type { ReadSlot } from './read-slot.js';
 import { writeView } from './socket-io.js';
+import { writePieces } from './write-pieces.js';
 import { paramsSignature } from './session-params.js';
 import type { ProtocolPosition } from './client-protocol.js';
 import { Disconnect } from '../errors.js';
@@ -34,8 +43,12 @@ export interface ServerClient {
   /** Where the client stands in the protocol; the server counts its answers here. */
   readonly protocol: ProtocolPosition;
   readonly id: number;
-  /** Writes server bytes to the client; false when the client's socket buffer is full. */
-  forwardFromServer(carry: Buffer | null, chunk: Buffer, end: number): boolean;
+  /** Writes server bytes to the client: carry, then chunk[from, end); false when the client's socket buffer is full. */
+  forwardFromServer(carry: Buffer | null, chunk: Buffer, from: number, end: number): boolean;
+  /** Writes bytes pgrelay made (its own ParseComplete, an error it replaced); false when the socket is full. */
+  sendToClient(buf: Buffer): boolean;
+  /** The server dropped every prepared statement on the client's behalf (DEALLOCATE ALL, DISCARD ALL). */
+  onStatementsDropped?(seq: number): void;
   /** A session parameter changed by the client's own SET: it becomes part of its session state. */
   setParam(name: string, value: string): void;
   /** The link ended because of the release rule; the client goes idle. */
@@ -73,6 +86,43 @@ export const SERVER_FRAMES = frameModes(
   [Backend.ReadyForQuery, Backend.ParameterStatus, Backend.ErrorResponse, Backend.CopyInResponse, Backend.CopyBothResponse],
 );
 
+/** Also reads CommandComplete tags: pgrelay's own queries, and links whose session settings pgrelay SET. */
+export const OBSERVING_SERVER_FRAMES = frameModes(
+  [],
+  [Backend.ReadyForQuery, Backend.ParameterStatus, Backend.ErrorResponse, Backend.CopyInResponse, Backend.CopyBothResponse, Backend.CommandComplete],
+);
+
+/**
+ * With prepared-statement tracking: every reply that answers a message is matched to the reply
+ * queue at its header (ParseComplete, BindComplete, CloseComplete, NoData, RowDescription,
+ * CommandComplete, EmptyQueryResponse, PortalSuspended, ReadyForQuery, ErrorResponse). Rows and
+ * copy data still pass unseen.
+ */
+export const TRACKING_SERVER_FRAMES = frameModes(
+  [],
+  [Backend.ParameterStatus, Backend.CopyInResponse, Backend.CopyBothResponse],
+  [
+    Backend.ParseComplete,
+    Backend.BindComplete,
+    Backend.CloseComplete,
+    Backend.NoData,
+    Backend.RowDescription,
+    Backend.CommandComplete,
+    Backend.EmptyQueryResponse,
+    Backend.PortalSuspended,
+    Backend.ReadyForQuery,
+    Backend.ErrorResponse,
+  ],
+);
+
+/** What onTaken() does with a reply frame the tracking cut out of the stream. */
+const Taken = { Forward: 0, Drop: 1, Error: 2 } as const;
+type Taken = (typeof Taken)[keyof typeof Taken];
+
+/** Added to a 26000 that a simple query drew: SQL-level PREPARE does not outlive the transaction here. */
+export const SQL_PREPARE_HINT =
+  'pgrelay pools server connections per transaction: a statement made with SQL PREPARE exists only until the end of its transaction. Use the protocol-level prepared statements of the driver, or pool_mode = session.';
+
 interface InternalQuery {
   resolve(): void;
   reject(err: Error): void;
@@ -97,7 +147,7 @@ export class ServerQueryError extends Error {
 
 let nextServerId = 1;
 
-export class ServerConn implements PoolServer, FrameSink {
+export class ServerConn implements PoolServer, SplicingSink {
   readonly id = nextServerId++;
   readonly createdAt: number;
   idleSince: number;
@@ -117,6 +167,18 @@ export class ServerConn implements PoolServer, FrameSink {
   readonly params: Map<string, string>;
   readonly processId: number;
   readonly secretKey: number;
+  /** The prepared statements pgrelay made on this server (created by the first tracking client). */
+  statements: ServerStatements | null = null;
+  /**
+   * A client ran SQL PREPARE or DEALLOCATE here: statements pgrelay does not know of may exist
+   * (or its own may be gone), so DEALLOCATE ALL runs before the server serves anyone else.
+   */
+  sqlStatementsTouched = false;
+  /** Session settings pgrelay SET on this server for the current or last client (see session-params.ts). */
+  setByUs: ReadonlyMap<string, string> = new Map();
+  setByUsSig = '';
+  /** A client's SET, RESET or DISCARD ALL may have changed what setByUs says. */
+  setByUsDirty = false;
 
   /** Set by the release rule while a chunk is scanned; acted on after it is written. */
   private releaseDue = false;
@@ -130,6 +192,12 @@ export class ServerConn implements PoolServer, FrameSink {
   private fatalForwarded = false;
   private paramsSig: string | null = null;
   private readonly reader: ReadSlot;
+  /** The linked client's reply queue (prepared-statement tracking), or null. */
+  private replies: ReplyQueue | null = null;
+  /** What onTaken() does with the frame onDecide() chose to take. */
+  private taken: Taken = Taken.Forward;
+  /** Scan CommandComplete tags for this link (its session settings are pgrelay's to keep). */
+  private observeTags = false;
 
   constructor(
     readonly address: HostPort,
@@ -178,11 +246,22 @@ export class ServerConn implements PoolServer, FrameSink {
     this.state = next;
   }
 
-  /** Links a client: from now on server bytes go to it. */
-  link(client: ServerClient): void {
+  /**
+   * Links a client: from now on server bytes go to it. `observeTags`: read CommandComplete tags
+   * (a client whose session settings pgrelay SET, or a server carrying some).
+   */
+  link(client: ServerClient, observeTags = false): void {
     this.client = client;
+    this.replies = client.protocol.replies ?? null;
+    if (this.replies !== null) this.statements ??= new ServerStatements();
+    this.observeTags = observeTags || this.setByUs.size > 0;
+    this.scanner.setModes(this.linkModes());
     this.setState(ServerState.active);
     this.linkedAt = Date.now();
+  }
+
+  private linkModes(): Uint8Array {
+    return this.replies !== null ? TRACKING_SERVER_FRAMES : this.observeTags ? OBSERVING_SERVER_FRAMES : SERVER_FRAMES;
   }
 
   /**
@@ -192,6 +271,9 @@ export class ServerConn implements PoolServer, FrameSink {
    */
   unlink(): void {
     this.client = null;
+    this.replies = null;
+    this.observeTags = false;
+    this.scanner.setModes(SERVER_FRAMES);
     if (this.state !== ServerState.closed) {
       this.setState(ServerState.idle);
       if (this.socket.isPaused()) this.socket.resume();
@@ -200,11 +282,16 @@ export class ServerConn implements PoolServer, FrameSink {
 
   /**
    * Writes client bytes to the server: `carry` (a withheld header, see FrameScanner), then
-   * chunk[0, end). False when the server's socket buffer is full.
+   * chunk[from, end). False when the server's socket buffer is full.
    */
-  write(carry: Buffer | null, chunk: Buffer, end: number): boolean {
+  write(carry: Buffer | null, chunk: Buffer, end: number, from = 0): boolean {
     if (carry !== null) writeView(this.socket, carry, 0, carry.length);
-    return writeView(this.socket, chunk, 0, end);
+    return writeView(this.socket, chunk, from, end);
+  }
+
+  /** Writes pieces (views of the current read and pgrelay's own frames) in order, in one system call when it can. */
+  writePieces(pieces: readonly Buffer[]): boolean {
+    return writePieces(this.socket, pieces);
   }
 
   /** Writes buffers pgrelay owns (requests held while the client waited), in one go. */
@@ -234,6 +321,8 @@ export class ServerConn implements PoolServer, FrameSink {
         return;
       }
       this.setState(ServerState.internal);
+      // pgrelay's own query: its CommandComplete tags say what it did (DISCARD ALL, DEALLOCATE ALL).
+      if (this.replies === null) this.scanner.setModes(OBSERVING_SERVER_FRAMES);
       const timeoutMs = this.owner.cleanupTimeoutMs();
       let timer: NodeJS.Timeout | null = null;
       if (timeoutMs > 0) {
@@ -248,6 +337,7 @@ export class ServerConn implements PoolServer, FrameSink {
   /** Ends an internal query phase: the connection is linked again (client) or idle. */
   endInternal(): void {
     if (this.state === ServerState.internal) this.setState(this.client !== null ? ServerState.active : ServerState.idle);
+    this.scanner.setModes(this.client !== null ? this.linkModes() : SERVER_FRAMES);
   }
 
   /** Back to the pool at a protocol boundary (a closed server is discarded instead). */
@@ -300,17 +390,218 @@ export class ServerConn implements PoolServer, FrameSink {
     const end = this.scanner.scan(chunk);
     if (this.scanner.stopped) return; // a bad length: onBadLength closed us
     const client = this.client;
-    if (client !== null && this.state === ServerState.active && (end > 0 || this.scanner.carry !== null)) {
-      if (!client.forwardFromServer(this.scanner.carry, chunk, end)) this.socket.pause();
+    if (client !== null && this.state === ServerState.active && (end > this.scanner.from || this.scanner.carry !== null)) {
+      if (!client.forwardFromServer(this.scanner.carry, chunk, this.scanner.from, end)) this.socket.pause();
     }
     if (this.releaseDue) {
       this.releaseDue = false;
       const c = this.client;
+      const q = this.replies;
       this.unlink();
-      // server_reset_query_always: clean the session before anyone else can get it.
-      if (this.resetOnRelease === '') this.release();
-      else this.resetThenRelease([this.resetOnRelease]);
+      if (q !== null && q.length > 0) {
+        // The queue is empty at every true boundary; entries left mean the bookkeeping and the
+        // server disagree, and a server nobody can vouch for is closed, never reused.
+        q.clear();
+        this.discard(Disconnect.InvalidServerMessage, 'replies left unmatched at the end of a transaction');
+      } else {
+        // A client's SQL PREPARE must not reach the next client; server_reset_query_always
+        // cleans the session before anyone else can get it.
+        this.resetThenRelease([this.sqlStatementsTouched ? 'DEALLOCATE ALL' : '', this.resetOnRelease]);
+      }
       c?.onReleased();
+    }
+  }
+
+  // ---- prepared-statement tracking (transaction pooling) ----------------------------------
+
+  /**
+   * A reply that answers a message, at its header: it pops the client's reply queue. Swallowed
+   * replies, pgrelay's own answers due right after this one, and every ErrorResponse make the
+   * frame taken (onTaken writes it, or not).
+   */
+  onDecide(type: number): Verdict {
+    const q = this.replies;
+    if (q === null || this.state !== ServerState.active) {
+      // pgrelay's own query on a tracking link: the plain rules.
+      return type === Backend.ReadyForQuery || type === Backend.ErrorResponse || type === Backend.CommandComplete ? Verdict.Observe : Verdict.Forward;
+    }
+    const kind = q.headKind;
+    switch (type) {
+      case Backend.ErrorResponse:
+        this.taken = Taken.Error;
+        return Verdict.Take;
+      case Backend.ParseComplete: {
+        if (kind === Expect.Parse) return this.popped(q, Verdict.Forward);
+        const step = q.headStep;
+        if ((kind === Expect.Bind || kind === Expect.Describe) && step !== undefined && step.injected && !step.injectDone) {
+          // The Parse pgrelay put before the client's Bind/Describe: the statement exists now.
+          step.injectDone = true;
+          this.taken = Taken.Drop;
+          return Verdict.Take;
+        }
+        return this.desync(type, kind);
+      }
+      case Backend.BindComplete:
+        return kind === Expect.Bind ? this.popped(q, Verdict.Forward) : this.desync(type, kind);
+      case Backend.CloseComplete:
+        if (kind === Expect.Close) return this.popped(q, Verdict.Forward);
+        if (kind === Expect.Evict) {
+          this.taken = Taken.Drop;
+          this.pop(q);
+          return Verdict.Take;
+        }
+        return this.desync(type, kind);
+      case Backend.NoData:
+      case Backend.RowDescription:
+        if (kind === Expect.Describe) return this.popped(q, Verdict.Forward);
+        // A simple query's (or a function call's) result: not an answer of its own.
+        return kind === Expect.Query || kind === Expect.FunctionCall ? Verdict.Forward : this.desync(type, kind);
+      case Backend.CommandComplete:
+      case Backend.EmptyQueryResponse: {
+        const observe = type === Backend.CommandComplete ? Verdict.Observe : Verdict.Forward;
+        if (kind === Expect.Execute) return this.popped(q, observe);
+        return kind === Expect.Query ? observe : this.desync(type, kind);
+      }
+      case Backend.PortalSuspended:
+        return kind === Expect.Execute ? this.popped(q, Verdict.Forward) : this.desync(type, kind);
+      case Backend.ReadyForQuery:
+        return kind === Expect.Sync || kind === Expect.Query || kind === Expect.FunctionCall ? this.popped(q, Verdict.Observe) : this.desync(type, kind);
+      default:
+        return Verdict.Forward;
+    }
+  }
+
+  /** Pops the queue's head, which the reply being read answered. */
+  private pop(q: ReplyQueue): void {
+    q.shift()?.commit();
+  }
+
+  /**
+   * Pops the head and returns `verdict`, or Take when pgrelay's own answers are due right after
+   * this reply (onTaken writes the reply, then them).
+   */
+  private popped(q: ReplyQueue, verdict: Verdict): Verdict {
+    this.pop(q);
+    const next = q.headStep;
+    if (next === undefined || next.fake === null || !next.resolved) return verdict;
+    this.taken = Taken.Forward;
+    return Verdict.Take;
+  }
+
+  /** A reply the queue did not expect: the bookkeeping and the server disagree; the server is closed. */
+  private desync(type: number, kind: number): Verdict {
+    const c = this.client;
+    this.close(Disconnect.InvalidServerMessage, `reply '${String.fromCharCode(type)}' while expecting ${kind}`);
+    this.unlink();
+    c?.onServerLost({ reason: 'server reply out of order for prepared-statement tracking', fatalForwarded: false });
+    return Verdict.Forward;
+  }
+
+  /** SplicingSink: server bytes before a taken frame. */
+  onRun(carry: Buffer | null, chunk: Buffer, from: number, to: number): void {
+    const client = this.client;
+    if (client === null || this.state !== ServerState.active) return;
+    if (!client.forwardFromServer(carry, chunk, from, to)) this.socket.pause();
+  }
+
+  /** SplicingSink: a reply onDecide() took. */
+  onTaken(type: number, buf: Buffer, start: number, end: number): void {
+    const client = this.client;
+    const q = this.replies;
+    let out: Buffer | null = null;
+    switch (this.taken) {
+      case Taken.Drop:
+        break;
+      case Taken.Error:
+        this.onFrame(type, buf, start, end);
+        out = client !== null && q !== null && this.state === ServerState.active ? this.errorReply(client, q, buf, start, end) : buf.subarray(start, end);
+        break;
+      case Taken.Forward:
+        if (type === Backend.ReadyForQuery || type === Backend.CommandComplete) this.onFrame(type, buf, start, end);
+        out = buf.subarray(start, end);
+        break;
+    }
+    this.taken = Taken.Forward;
+    if (client === null || this.state !== ServerState.active) return;
+    let ok = out === null || client.sendToClient(out);
+    // pgrelay's own answers that were waiting for this reply.
+    if (q !== null) {
+      for (let step = q.headStep; step !== undefined && step.fake !== null && step.resolved; step = q.headStep) {
+        q.shift();
+        step.commit();
+        ok = client.sendToClient(step.fake) && ok;
+      }
+    }
+    if (!ok) this.socket.pause();
+  }
+
+  /**
+   * An ErrorResponse while the client's queue is tracked. A message of the extended protocol
+   * failed: PostgreSQL skips everything until Sync, so those entries go and what they did is
+   * undone. The error itself is the server's, unless it answers a probe pgrelay sent in place of a
+   * message PostgreSQL would have refused (then PostgreSQL's own words are sent).
+   */
+  private errorReply(client: ServerClient, q: ReplyQueue, buf: Buffer, start: number, end: number): Buffer {
+    const fields = readErrorFields(buf, start, end);
+    const severity = fields.get('V') ?? fields.get('S') ?? 'ERROR';
+    const frame = buf.subarray(start, end);
+    if (severity === 'FATAL' || severity === 'PANIC') return frame;
+    const code = fields.get('C') ?? '';
+    const kind = q.headKind;
+    if (kind === 0 || kind === Expect.Sync || kind === Expect.Query || kind === Expect.FunctionCall) {
+      // A simple query's error (or COMMIT failing at Sync): nothing is skipped.
+      return code === '26000' && kind === Expect.Query ? withHint(buf, start, end, SQL_PREPARE_HINT) : frame;
+    }
+    let out: Buffer = frame;
+    const step = q.headStep as FrameStep | undefined;
+    if (step !== undefined && step.replace !== null) {
+      if (step.replaceOnly === null || step.replaceOnly === code) out = step.replace;
+    } else if (code === '26000' && step !== undefined && step.statement !== null && step.clientName !== null && (kind === Expect.Bind || kind === Expect.Describe)) {
+      // The server lost a statement pgrelay believed it had (a client's SQL DEALLOCATE of it):
+      // the client's name is what failed; the next use prepares it again.
+      step.server?.remove(step.statement);
+      this.statements?.remove(step.statement);
+      out = unknownStatementError(step.clientName);
+    } else if (code === '26000') {
+      out = withHint(buf, start, end, SQL_PREPARE_HINT);
+    }
+    if (this.copyIn) q.ignoreSyncs = false;
+    const requests = q.failHead();
+    client.protocol.outstanding -= Math.min(requests, client.protocol.outstanding);
+    return out;
+  }
+
+  private statementsDropped(): void {
+    this.statements?.clear();
+    this.sqlStatementsTouched = false;
+    if (this.client !== null && this.state === ServerState.active && this.replies !== null) this.client.onStatementsDropped?.(this.replies.headSeq);
+  }
+
+  /** A CommandComplete tag that changes what pgrelay knows of the server's session. */
+  private onCommandTag(buf: Buffer, start: number, end: number): void {
+    // The tags of interest are short; SELECT/INSERT/UPDATE... are the common ones and end here.
+    const first = buf[start + 5];
+    if (end - start > 20 || (first !== 0x44 && first !== 0x50 && first !== 0x53 && first !== 0x52)) return;
+    const tag = buf.toString('latin1', start + 5, end - 1);
+    switch (tag) {
+      case 'DISCARD ALL':
+        // Every setting back to its default, and every statement gone.
+        this.setByUs = new Map();
+        this.setByUsSig = '';
+        this.setByUsDirty = false;
+        this.statementsDropped();
+        return;
+      case 'DEALLOCATE ALL':
+        this.statementsDropped();
+        return;
+      case 'DEALLOCATE':
+      case 'PREPARE':
+        if (this.replies !== null || this.state === ServerState.internal) this.sqlStatementsTouched = true;
+        return;
+      case 'SET':
+      case 'RESET':
+        if (this.state === ServerState.active) this.setByUsDirty = true;
+        return;
     }
   }
 
@@ -371,8 +662,21 @@ export class ServerConn implements PoolServer, FrameSink {
         return;
       }
       case Backend.CopyInResponse:
-      case Backend.CopyBothResponse:
+      case Backend.CopyBothResponse: {
         this.copyIn = true;
+        const q = this.replies;
+        if (q !== null && q.headKind === Expect.Execute && this.client !== null) {
+          // COPY FROM STDIN through the extended protocol: the Syncs the client queued behind the
+          // Execute are read by the COPY and ignored, and so are those it sends until CopyDone.
+          const dropped = q.dropSyncsAfterHead();
+          this.client.protocol.outstanding -= Math.min(dropped, this.client.protocol.outstanding);
+          q.ignoreSyncs = true;
+        }
+        return;
+      }
+      case Backend.CommandComplete:
+        if (this.copyIn && this.replies !== null) this.replies.ignoreSyncs = false;
+        this.onCommandTag(buf, start, end);
         return;
     }
   }
@@ -397,6 +701,7 @@ export class ServerConn implements PoolServer, FrameSink {
   }
 
   private finish(code: string, detail: string, byUs: boolean): void {
+    this.statements?.retire();
     const q = this.internal;
     this.internal = null;
     if (q?.timer) clearTimeout(q.timer);

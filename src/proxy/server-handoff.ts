@@ -3,24 +3,39 @@
 // when its client leaves while linked (the server-return policy).
 
 import { TxStatus } from '../protocol/message-types.js';
-import { replaySql } from './session-params.js';
+import { replaySql, settingsSql } from './session-params.js';
 import { Disconnect, ErrorCode, PgRelayError } from '../errors.js';
 import type { Settings } from '../config/types.js';
 import { ServerQueryError, type ServerConn } from './server-conn.js';
 
+/** A client's settings that PostgreSQL does not report (see session-params.ts). */
+export interface ClientSettings {
+  readonly values: ReadonlyMap<string, string>;
+  readonly signature: string;
+}
+
 /**
  * The SQL a server must run before it serves a client, or '': server_check_query when the server
- * has been idle longer than server_check_delay (PgBouncer's rule: prove it is alive), and the SETs
- * that bring its tracked parameters to the client's. One Query, one round trip.
+ * has been idle longer than server_check_delay (PgBouncer's rule: prove it is alive), the SETs
+ * that bring its tracked parameters to the client's, and the client's other settings (what
+ * pgrelay set there for someone else RESET). One Query, one round trip; free when all match.
  */
-export function linkQuery(settings: Settings, now: number, server: ServerConn, clientParams: ReadonlyMap<string, string>, clientSig: string): string {
+export function linkQuery(settings: Settings, now: number, server: ServerConn, clientParams: ReadonlyMap<string, string>, clientSig: string, clientSettings?: ClientSettings): string {
   const checkSql = settings.serverCheckQuery.trim().replace(/;*$/, '');
   // server_check_delay 0 means every time. `now` is the coarse clock, which can lag the precise
   // time the pool stamped on the release, so 0 cannot rest on the subtraction.
   const delay = settings.serverCheckDelayMs;
   const check = checkSql !== '' && (delay === 0 || now - server.idleSince >= delay) ? `${checkSql};` : '';
   const replay = clientSig === server.paramsSignature ? '' : replaySql(clientParams, server.params);
-  return check + replay;
+  const others = clientSettings === undefined ? '' : settingsSql(clientSettings.values, clientSettings.signature, server);
+  return check + replay + others;
+}
+
+/** After a link query ran: the server now has exactly the client's settings. */
+export function recordSettings(server: ServerConn, clientSettings: ClientSettings): void {
+  server.setByUs = clientSettings.values;
+  server.setByUsSig = clientSettings.signature;
+  server.setByUsDirty = false;
 }
 
 export type PrepareOutcome =

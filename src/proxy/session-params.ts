@@ -1,6 +1,12 @@
 // Session parameters pgrelay carries for a client across server connections: the ones a client
 // may set at startup and that PostgreSQL reports with ParameterStatus. When a client is linked to
 // a server whose values differ, the difference is replayed as SET.
+//
+// Other settings a client gives at startup (in `options`, or as startup parameters: search_path,
+// statement_timeout...) are not reported, so a server's values cannot be read: each server records
+// what pgrelay itself set on it (ServerSettings), and a link replays the difference, RESETting what
+// another client's settings left there. A client's own SET, RESET or DISCARD ALL marks that record
+// dirty, and the next link sets everything again.
 
 /** Startup parameters pgrelay tracks and replays (PgBouncer's list plus IntervalStyle). */
 export const TRACKED_PARAMS = ['client_encoding', 'DateStyle', 'TimeZone', 'IntervalStyle', 'standard_conforming_strings', 'application_name'] as const;
@@ -62,11 +68,49 @@ export function replaySql(client: ReadonlyMap<string, string>, server: ReadonlyM
   return sql;
 }
 
+/** The settings as one comparable string ('' for none): equal strings mean equal settings. */
+export function settingsSignature(settings: ReadonlyMap<string, string>): string {
+  if (settings.size === 0) return '';
+  let sig = '';
+  for (const name of [...settings.keys()].sort()) sig += `${name}=${settings.get(name)!}\u0000`;
+  return sig;
+}
+
+/** What a server connection records of the settings pgrelay made on it. */
+export interface ServerSettings {
+  /** Name → value pgrelay set (names lower case, as in ClientParams.settings). */
+  readonly setByUs: ReadonlyMap<string, string>;
+  readonly setByUsSig: string;
+  /** A client's SET/RESET/DISCARD ALL may have changed them: replay everything. */
+  readonly setByUsDirty: boolean;
+}
+
+/**
+ * The SQL that gives a server exactly the client's settings, or '' when it has them: RESET for
+ * what pgrelay set for someone else, set_config() for what differs (set_config takes the value as
+ * the startup packet does: `search_path=a,b` is two schemas, where SET '...' would make it one).
+ */
+export function settingsSql(client: ReadonlyMap<string, string>, clientSig: string, server: ServerSettings): string {
+  const had = server.setByUs ?? new Map<string, string>();
+  const dirty = server.setByUsDirty === true;
+  if (!dirty && clientSig === (server.setByUsSig ?? '')) return '';
+  let sql = '';
+  for (const name of had.keys()) if (!client.has(name)) sql += `RESET ${name};`;
+  const sets: string[] = [];
+  for (const [name, value] of client) {
+    if (dirty || had.get(name) !== value) sets.push(`pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`);
+  }
+  if (sets.length > 0) sql += `SELECT ${sets.join(', ')};`;
+  return sql;
+}
+
 /** A SQL string literal: doubles single quotes (standard_conforming_strings is on by default; backslashes get E''). */
 export function quoteLiteral(value: string): string {
   const body = value.replace(/'/g, "''");
   return value.includes('\\') ? `E'${body.replace(/\\/g, '\\\\')}'` : `'${body}'`;
 }
+
+const NO_SETTINGS: ReadonlyMap<string, string> = new Map();
 
 /**
  * A client's tracked values. After login the map is usually shared with other sessions that
@@ -77,12 +121,18 @@ export class ClientParams {
   private shared = false;
   /** paramsSignature() of the values, computed when first needed after a change. */
   private sig: string | null = null;
+  /** Settings PostgreSQL does not report, from `options` or the startup packet (see ServerSettings). */
+  settings: ReadonlyMap<string, string> = NO_SETTINGS;
+  /** settingsSignature() of them. */
+  settingsSig = '';
 
-  /** The login's values (possibly shared) and their signature. */
-  adopt(values: Map<string, string>, signature: string): void {
+  /** The login's values (possibly shared) and their signature; `settings` when it gave any. */
+  adopt(values: Map<string, string>, signature: string, settings: ReadonlyMap<string, string> = NO_SETTINGS): void {
     this.map = values;
     this.sig = signature;
     this.shared = true;
+    this.settings = settings.size === 0 ? NO_SETTINGS : settings;
+    this.settingsSig = settingsSignature(settings);
   }
 
   get values(): ReadonlyMap<string, string> {

@@ -118,6 +118,7 @@ t.test('every default', async (t) => {
     maxDbConnections: 0,
     maxUserConnections: 0,
     autodbIdleTimeoutMs: 3_600_000,
+    maxPreparedStatements: 200,
     serverIdleTimeoutMs: 600_000,
     serverLifetimeMs: 3_600_000,
     serverConnectTimeoutMs: 500,

@@ -172,9 +172,13 @@ t.test('a newer protocol minor version gets NegotiateProtocolVersion', async (t)
   t.ok(reply.includes(Buffer.from('_pq_.compression\0')));
 });
 
-t.test('unknown startup parameters are refused unless ignored', async (t) => {
+t.test('options are honoured; a switch pgrelay cannot honour is refused by name', async (t) => {
   const c = new pg.Client({ connectionString: relay.url(), options: '-c work_mem=64MB' } as pg.ClientConfig);
-  await t.rejects(c.connect(), /unsupported startup parameter: options/);
+  await c.connect();
+  t.equal((await c.query('show work_mem')).rows[0].work_mem, '64MB');
+  await c.end();
+  const bad = new pg.Client({ connectionString: relay.url(), options: '-d 5' } as pg.ClientConfig);
+  await t.rejects(bad.connect(), /unsupported switch in startup parameter "options": -d/);
   const ok = new pg.Client({ connectionString: relay.url() });
   // extra_float_digits is in ignore_startup_parameters, as in the runbook
   (ok as unknown as { connectionParameters: { options?: string } }).connectionParameters.options = undefined;

@@ -20,8 +20,12 @@ function client(id: number, full: boolean): ServerClient & { got: Buffer[]; rele
     transactionPooling: true,
     got: [],
     released: false,
-    forwardFromServer(carry, chunk, end) {
-      this.got.push(Buffer.from(chunk.subarray(0, end)));
+    forwardFromServer(carry, chunk, from, end) {
+      this.got.push(Buffer.from(chunk.subarray(from, end)));
+      return !full;
+    },
+    sendToClient(buf) {
+      this.got.push(Buffer.from(buf));
       return !full;
     },
     setParam() {},

@@ -36,3 +36,21 @@ t.test('sharedParams hands out the first map with a given signature', async (t) 
   const other = m({ application_name: 'other-test' });
   t.equal(sharedParams(paramsSignature(other), other), other, 'different values are not merged');
 });
+
+t.test('settings PostgreSQL does not report: the difference with what pgrelay set on the server', async (t) => {
+  const { settingsSignature, settingsSql } = await import('../../src/proxy/session-params.js');
+  const client = m({ search_path: 'a,b', statement_timeout: "5'0" });
+  const sig = settingsSignature(client);
+  t.equal(settingsSignature(m({ statement_timeout: "5'0", search_path: 'a,b' })), sig, 'order does not matter');
+  t.equal(settingsSignature(m({})), '', 'none: the empty signature');
+  const server = (had: Record<string, string>, dirty = false) => ({ setByUs: m(had), setByUsSig: settingsSignature(m(had)), setByUsDirty: dirty });
+  t.equal(settingsSql(client, sig, server({ search_path: 'a,b', statement_timeout: "5'0" })), '', 'the server has them: nothing runs');
+  t.equal(settingsSql(client, sig, server({ search_path: 'a,b', work_mem: '1GB' })), "RESET work_mem;SELECT pg_catalog.set_config('statement_timeout', '5''0', false);", "another client's setting reset, the missing one set");
+  t.equal(
+    settingsSql(client, sig, server({ search_path: 'a,b', statement_timeout: "5'0" }, true)),
+    "SELECT pg_catalog.set_config('search_path', 'a,b', false), pg_catalog.set_config('statement_timeout', '5''0', false);",
+    'dirty: everything again',
+  );
+  t.equal(settingsSql(m({}), '', server({ search_path: 'x' })), 'RESET search_path;', 'a client without settings gets the defaults back');
+  t.equal(settingsSql(m({}), '', server({})), '', 'neither has any: nothing');
+});
