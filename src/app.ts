@@ -300,7 +300,9 @@ export class App {
     const authSecrets = s.authFile !== null ? loadCheckedAuthFile(s.authFile, this.ctx.logger) : new Map<string, string>();
     // Certificates and keys are read again whatever the keys say: cert-manager rotates the files
     // under the same names. A file that does not load refuses the reload; the old contexts stay.
-    const security = loadSecurity(plan.config);
+    // `next`, not plan.config: the same TLS and HBA settings (none waits for a restart), plus
+    // where each was written, for errors at the line.
+    const security = loadSecurity(next);
     const token = this.admin !== null ? readAdminToken(s) : this.adminToken;
     if (this.admin !== null) {
       checkAdminBinding(s.adminListenAddr, token);
