@@ -230,6 +230,7 @@ export class App {
       serverConnects,
       serverConnectFailures,
       disconnects: st.disconnects,
+      loginFailures: st.loginFailures,
       autoResumes: this.pause.autoResumes,
       writeGateRejections: this.connector.writeGateRejections,
       preparesSent: st.preparesSent,

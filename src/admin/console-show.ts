@@ -211,6 +211,9 @@ function showDatabases(control: Control): Buffer[] {
     int('current_client_connections', (d) => d.currentClientConnections),
     int('paused', (d) => d.paused),
     int('disabled', () => false),
+    // PgBouncer 1.18's name for reserve_pool_size (renamed in 1.24), last so that positions keep
+    // 1.25's layout: exporters written for 1.18 read it by name.
+    int('reserve_pool', (d) => d.reservePoolSize),
   ];
   return table(cols, control.databases());
 }

@@ -1,5 +1,6 @@
 // SHOW STATS, STATS_TOTALS, STATS_AVERAGES and TOTALS in PgBouncer 1.25's layouts (src/stats.c),
-// filled from Control.stats(). Times are microseconds, bytes are bytes, as in PgBouncer.
+// filled from Control.stats(). Times are microseconds, bytes are bytes, as in PgBouncer. SHOW
+// STATS ends with 1.7's total_requests, for exporters that still read it.
 //
 // The avg_ columns are PgBouncer's: over the last completed stats_period, counts and bytes per
 // second, and times per transaction, per query and per server assignment; 0 until a period has
@@ -109,7 +110,11 @@ const SHORT_NAMES = ['server_assignment_count', 'xact_count', 'query_count', 'by
 
 const database = text<Figures>('database', (f) => f.database);
 
-const STATS_COLS = [database, ...totalCols(TOTAL_NAMES), ...avgCols(AVG_NAMES)];
+// PgBouncer 1.7's name for total_query_count, last: exporters written for it (Debian's
+// prometheus-pgbouncer-exporter 1.7 reads it) work unchanged, positions keep 1.25's layout.
+const totalRequests = int<Figures>('total_requests', (f) => f.queries);
+
+const STATS_COLS = [database, ...totalCols(TOTAL_NAMES), ...avgCols(AVG_NAMES), totalRequests];
 const STATS_TOTALS_COLS = [database, ...totalCols([...SHORT_NAMES, 'client_parse_count', 'server_parse_count', 'bind_count'])];
 const STATS_AVERAGES_COLS = [database, ...avgCols([...SHORT_NAMES, 'avg_client_parse_count', 'avg_server_parse_count', 'avg_bind_count'])];
 

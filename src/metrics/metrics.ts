@@ -23,6 +23,8 @@ export interface ProxyCounters {
   readonly serverConnectFailures: number;
   /** "side:code" → count (ProxyStats.countDisconnect); codes come from the Disconnect catalogue. */
   readonly disconnects: ReadonlyMap<string, number>;
+  /** ErrorCode → logins refused with it (wrong password, unknown database, too many clients ...). */
+  readonly loginFailures?: ReadonlyMap<string, number>;
   readonly autoResumes: number;
   /** database → logins refused because the server was not writable. */
   readonly writeGateRejections: ReadonlyMap<string, number>;
@@ -179,6 +181,7 @@ export class Metrics {
     scrapedCounter(r, `${PREFIX}prepared_statement_hits_total`, 'Named prepared statements a client used that its server had prepared already.', () => c().preparedHits ?? 0);
     scrapedCounter(r, `${PREFIX}prepared_statement_evictions_total`, 'Prepared statements closed on a server beyond max_prepared_statements.', () => c().preparedEvictions ?? 0);
     scrapedLabeledCounter(r, `${PREFIX}write_gate_rejections_total`, 'Server logins refused because the server was not writable, by database.', 'database', () => c().writeGateRejections);
+    scrapedLabeledCounter(r, `${PREFIX}client_login_failures_total`, 'Client logins refused, by reason code (PGRELAY_AUTH_FAILED, PGRELAY_NO_SUCH_DATABASE, ...).', 'reason', () => c().loginFailures ?? new Map());
     // Keys are "side:code"; the codes are a closed catalogue (errors.ts), so the set is bounded.
     scrapedPoolCounter(r, `${PREFIX}disconnects_total`, 'Connections closed, by side (client, server) and reason code.', () =>
       [...c().disconnects].map(([key, n]): PoolSample => {

@@ -210,6 +210,7 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
     const error = err instanceof PgRelayError ? err : new PgRelayError(ErrorCode.ProtocolViolation, (err as ProtocolError | Error).message);
     // One line per failed login, whatever failed, with the address and a stable code; a flood of
     // them (a client retrying a wrong password) is counted rather than written out.
+    this.ctx.stats.countLoginFailure(error.code);
     this.ctx.repeatLog.warn(
       `login-failed:${error.code}`,
       { client: this.id, user: this.user, database: this.database, addr: this.remoteAddress, port: this.remotePort, code: error.code, sqlstate: error.sqlstate },

@@ -32,6 +32,13 @@ export class ProxyStats {
     const key = `${side}:${code}`;
     this.disconnects.set(key, (this.disconnects.get(key) ?? 0) + 1);
   }
+
+  /** Logins refused, by ErrorCode (a closed catalogue, so the label set is bounded). */
+  readonly loginFailures = new Map<string, number>();
+
+  countLoginFailure(code: string): void {
+    this.loginFailures.set(code, (this.loginFailures.get(code) ?? 0) + 1);
+  }
 }
 
 /** SCRAM keys learned from a client's successful login, used to log in upstream as that user. */

@@ -407,9 +407,10 @@ t.test('SHOW DATABASES: PgBouncer column order and values', async (t) => {
   t.same(columns(msgs), [
     'name', 'host', 'port', 'database', 'force_user', 'pool_size', 'min_pool_size', 'reserve_pool_size', 'server_lifetime', 'pool_mode',
     'load_balance_hosts', 'max_connections', 'current_connections', 'max_client_connections', 'current_client_connections', 'paused', 'disabled',
+    'reserve_pool',
   ]);
   t.same(types(msgs)[2], Oid.int8);
-  t.same(rows(msgs)[0], ['app', 'db1,db2', '5432', 'appdb', null, '20', '0', '2', '3600', 'transaction', 'disable', '0', '3', '0', '9', '1', '0']);
+  t.same(rows(msgs)[0], ['app', 'db1,db2', '5432', 'appdb', null, '20', '0', '2', '3600', 'transaction', 'disable', '0', '3', '0', '9', '1', '0', '2']);
 });
 
 t.test('SHOW STATS and friends: PgBouncer layouts', async (t) => {
@@ -419,9 +420,9 @@ t.test('SHOW STATS and friends: PgBouncer layouts', async (t) => {
     'database', 'total_server_assignment_count', 'total_xact_count', 'total_query_count', 'total_received', 'total_sent', 'total_xact_time',
     'total_query_time', 'total_wait_time', 'total_client_parse_count', 'total_server_parse_count', 'total_bind_count',
     'avg_server_assignment_count', 'avg_xact_count', 'avg_query_count', 'avg_recv', 'avg_sent', 'avg_xact_time', 'avg_query_time',
-    'avg_wait_time', 'avg_client_parse_count', 'avg_server_parse_count', 'avg_bind_count',
+    'avg_wait_time', 'avg_client_parse_count', 'avg_server_parse_count', 'avg_bind_count', 'total_requests',
   ]);
-  t.same(types(stats), [Oid.text, ...Array(22).fill(Oid.int8)]);
+  t.same(types(stats), [Oid.text, ...Array(23).fill(Oid.int8)]);
   t.match(record(stats), {
     database: 'app',
     total_server_assignment_count: '10',
@@ -441,6 +442,7 @@ t.test('SHOW STATS and friends: PgBouncer layouts', async (t) => {
     avg_xact_time: '900',
     avg_query_time: '300',
     avg_wait_time: '40',
+    total_requests: '30',
   });
 
   const totals = await query(s, 'SHOW STATS_TOTALS');

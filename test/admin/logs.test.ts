@@ -71,6 +71,12 @@ t.test('every failed login logs the client address and a reason code', async (t)
     t.match(l['sqlstate'], /^[0-9A-Z]{5}$/);
   }
   t.same(failed.map((l) => l['sqlstate']), ['28P01', '28P01', '3D000']);
+  // And counted, by the same codes.
+  const metrics = await (await fetch(`${r.admin}/metrics`)).text();
+  for (const code of new Set(failed.map((l) => String(l['code'])))) {
+    const n = failed.filter((l) => l['code'] === code).length;
+    t.match(metrics, `pgrelay_client_login_failures_total{reason="${code}"} ${n}`);
+  }
 });
 
 t.test('repeated failed logins are rate-limited with a count', async (t) => {

@@ -23,7 +23,8 @@ const K8S = join(DEPLOY, 'k8s');
 const STACKGRES = join(DEPLOY, 'stackgres');
 const HOOK_SOURCE = join(DEPLOY, 'patroni', 'pgrelay-hook');
 /** Applied by hand (see deploy/README.md), so in no kustomization. */
-const STANDALONE = new Set(['stackgres/pgbench-job.yaml', 'stackgres/sgdbops-restart.yaml']);
+// Applied by hand: the pgbench demo, and the Prometheus Operator's objects (their CRDs may be absent).
+const STANDALONE = new Set(['stackgres/pgbench-job.yaml', 'stackgres/sgdbops-restart.yaml', 'k8s/podmonitor.yaml', 'k8s/prometheusrule.yaml']);
 
 // ---- the subset of the Kubernetes API these checks read ------------------------------------------
 
