@@ -32,6 +32,8 @@ const RATIO_GOALS: readonly RatioGoal[] = [
   { goal: 'p99 ≤ 1.1× PgBouncer at -S c=256', workload: 'select-c256', field: 'p99VsPgbouncer', max: 1.1 },
   { goal: '-C tps within 5% of PgBouncer (≥ 0.95×)', workload: 'connect-c16', field: 'tpsVsPgbouncer', min: 0.95 },
   { goal: 'TPC-B tps within 5% of PgBouncer (≥ 0.95×)', workload: 'tpcb-c16', field: 'tpsVsPgbouncer', min: 0.95 },
+  { goal: 'TLS on both sides: tps ≥ 0.9× PgBouncer at -S c=16', workload: 'tls-select-c16', field: 'tpsVsPgbouncer', min: 0.9 },
+  { goal: 'TLS on both sides: tps ≥ 0.9× PgBouncer at -S c=64', workload: 'tls-select-c64', field: 'tpsVsPgbouncer', min: 0.9 },
 ];
 
 /** Idle-client memory bound, in bytes of RSS per connection (settled reading). */

@@ -18,7 +18,8 @@ import { ownFdLimit, sleep, stopAllDaemons } from './proc.js';
 import { CellStatus, computeRatios, renderMarkdown, summarize, writeResults } from './report.js';
 import type { Cell, MemoryEntry, Results } from './report.js';
 import { findPgbouncer, pgbouncerVersion, startPgbouncer, startPgrelay, TARGET_LABEL, TARGET_ORDER, TargetName } from './targets.js';
-import type { ProxyOptions, Target } from './targets.js';
+import type { BenchTls, ProxyOptions, Target } from './targets.js';
+import { TestCa } from '../test/harness/tls-certs.js';
 import { runWorkload, SHORT_WORKLOADS, WORKLOADS } from './workloads.js';
 import type { Workload } from './workloads.js';
 
@@ -140,8 +141,22 @@ function makeWorkDir(): string {
   return dir;
 }
 
-async function startPostgres(maxConnections: number, notes: string[]): Promise<{ cluster: PgCluster; maxConnections: number }> {
-  const settings = (n: number): Record<string, string> => ({ max_connections: String(n), shared_buffers: '256MB' });
+/**
+ * A CA and certificates for the TLS workloads, made with openssl in the work dir: PostgreSQL's
+ * (localhost and 127.0.0.1, as verify-full checks the host the proxies connect to) and the
+ * proxies' own.
+ */
+function makeTls(workDir: string): { pg: { cert: string; key: string }; proxies: BenchTls } {
+  const ca = TestCa.create('bench-ca', fs.mkdtempSync(path.join(workDir, 'tls-')));
+  const pg = ca.server('postgres', 'localhost', ['DNS:localhost', 'IP:127.0.0.1']);
+  const proxy = ca.server('proxy', 'localhost', ['DNS:localhost', 'IP:127.0.0.1']);
+  return { pg, proxies: { certFile: proxy.cert, keyFile: proxy.key, caFile: ca.cert } };
+}
+
+async function startPostgres(maxConnections: number, notes: string[], tls: { cert: string; key: string } | null): Promise<{ cluster: PgCluster; maxConnections: number }> {
+  // ssl=on only serves clients that ask: the plaintext workloads run with PGSSLMODE=disable.
+  const ssl: Record<string, string> = tls === null ? {} : { ssl: 'on', ssl_cert_file: tls.cert, ssl_key_file: tls.key };
+  const settings = (n: number): Record<string, string> => ({ max_connections: String(n), shared_buffers: '256MB', ...ssl });
   try {
     return { cluster: await startCluster({ settings: settings(maxConnections) }), maxConnections };
   } catch (err) {
@@ -196,7 +211,8 @@ async function bench(o: Options, started: number): Promise<Results> {
   const workDir = makeWorkDir();
   try {
     const maxClients = Math.max(16, ...workloads.map((w) => w.clients));
-    const pg = await startPostgres(Math.max(100, maxClients + 100), notes);
+    const tlsFiles = workloads.some((w) => w.tls === true) ? makeTls(workDir) : null;
+    const pg = await startPostgres(Math.max(100, maxClients + 100), notes, tlsFiles?.pg ?? null);
     const cluster = pg.cluster;
     log(`PostgreSQL on port ${cluster.port} (max_connections ${pg.maxConnections}); pgbench -i -s ${o.scale}`);
     const init = await pgbench(['-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', '-i', '-s', String(o.scale), '-q', 'postgres'], {}, { timeoutMs: 900_000 });
@@ -216,13 +232,34 @@ async function bench(o: Options, started: number): Promise<Results> {
       pgrelay: await startPgrelay(REPO, proxyOpts),
     };
     log(`PgBouncer on port ${targets.pgbouncer.port}, pgrelay on port ${targets.pgrelay.port}`);
+    // The TLS workloads' instances: the same settings plus TLS on both sides.
+    let tlsTargets: Record<TargetName, Target> | null = null;
+    if (tlsFiles !== null) {
+      const tlsOpts: ProxyOptions = { ...proxyOpts, tls: tlsFiles.proxies };
+      tlsTargets = {
+        direct: targets.direct,
+        pgbouncer: await startPgbouncer(bouncerBin, tlsOpts),
+        pgrelay: await startPgrelay(REPO, tlsOpts),
+      };
+      log(`with TLS on both sides: PgBouncer on port ${tlsTargets.pgbouncer.port}, pgrelay on port ${tlsTargets.pgrelay.port}`);
+    }
 
     // Warm-up (not recorded): fills both pools and lets node's JIT settle.
     const warm: Workload = { id: 'warmup', label: 'warm-up', clients: 16, threads: 2, args: ['-S'], tpcb: false };
     for (const t of TARGET_ORDER) {
       await runWorkload({ port: targets[t].port, workload: warm, durationSec: o.short ? 1 : 3, round: 0, logDir: path.join(workDir, 'logs'), proxyPid: null });
+      if (tlsTargets !== null) {
+        await runWorkload({ port: tlsTargets[t].port, workload: { ...warm, tls: true }, durationSec: o.short ? 1 : 3, round: 0, logDir: path.join(workDir, 'logs'), proxyPid: null });
+      }
     }
 
+    if (tlsTargets !== null) {
+      // Evidence that the TLS instances use TLS towards PostgreSQL (the plaintext ones do not):
+      // the server's own view of the backends the warm-up left in the pools.
+      const counts = await cluster.psql("SELECT count(*) FILTER (WHERE s.ssl) || ' TLS, ' || count(*) FILTER (WHERE NOT s.ssl) || ' plaintext' FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.backend_type = 'client backend' AND a.client_addr IS NOT NULL");
+      notes.push(`After the warm-up, PostgreSQL's backends over TCP (both proxies' pools, plaintext and TLS instances): ${counts}.`);
+      log(`server connections after warm-up: ${counts}`);
+    }
     const cells: Cell[] = [];
     for (const w of workloads) {
       for (const t of TARGET_ORDER) {
@@ -242,7 +279,7 @@ async function bench(o: Options, started: number): Promise<Results> {
         for (const t of TARGET_ORDER) {
           const cell = cells.find((c) => c.workload === w.id && c.target === t)!;
           if (cell.status === CellStatus.na) continue;
-          const target = targets[t];
+          const target = w.tls === true ? tlsTargets![t] : targets[t];
           if (target.daemon !== null && !target.daemon.alive) {
             cell.samples.push({
               round, tps: null, latAvgMs: null, latP99Ms: null, pgbenchLatAvgMs: null, transactions: null, failed: null,
@@ -269,8 +306,11 @@ async function bench(o: Options, started: number): Promise<Results> {
     }
     cells.forEach(summarize);
     if (targets.pgrelay.daemon && !targets.pgrelay.daemon.alive) notes.push(`pgrelay exited during the run (${targets.pgrelay.daemon.exitStatus}).\n${targets.pgrelay.daemon.logTail()}`);
+    if (tlsTargets !== null && tlsTargets.pgrelay.daemon && !tlsTargets.pgrelay.daemon.alive) notes.push(`pgrelay (TLS) exited during the run (${tlsTargets.pgrelay.daemon.exitStatus}).\n${tlsTargets.pgrelay.daemon.logTail()}`);
     await targets.pgbouncer.daemon!.stop();
     await targets.pgrelay.daemon!.stop();
+    await tlsTargets?.pgbouncer.daemon?.stop();
+    await tlsTargets?.pgrelay.daemon?.stop();
 
     // Memory: fresh proxies, so the "before" RSS is not inflated by the pgbench runs.
     const memory: MemoryEntry[] = [];

@@ -1,6 +1,8 @@
 // The three things pgbench is pointed at: PostgreSQL itself, PgBouncer and pgrelay. Writes each
 // proxy's config with equivalent settings (transaction pooling, pool size 20, trust auth on
 // loopback) and starts it as its own process: pgrelay through its real CLI, PgBouncer as `postgres`.
+// With `tls`, both proxies get the same TLS on both sides: client TLS required, server TLS
+// verify-full against the benchmark's own CA; without it both talk plaintext to PostgreSQL.
 
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -31,6 +33,26 @@ export interface Target {
   daemon: Daemon | null;
 }
 
+/** The benchmark's TLS material: the proxies' certificate, and the CA PostgreSQL's certificate is verified with. */
+export interface BenchTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
+}
+
+/** The same TLS lines for both proxies (PgBouncer 1.18 reads them with the same meaning). */
+function tlsLines(tls: BenchTls | undefined): string {
+  if (tls === undefined) return '';
+  return [
+    'client_tls_sslmode = require',
+    `client_tls_cert_file = ${tls.certFile}`,
+    `client_tls_key_file = ${tls.keyFile}`,
+    'server_tls_sslmode = verify-full',
+    `server_tls_ca_file = ${tls.caFile}`,
+    '',
+  ].join('\n');
+}
+
 export interface ProxyOptions {
   /** Directory for configs and logs (readable by the `postgres` user). */
   workDir: string;
@@ -38,6 +60,8 @@ export interface ProxyOptions {
   poolSize: number;
   maxClientConn: number;
   fdLimit: number;
+  /** TLS on both sides; unset = plaintext on both sides. */
+  tls?: BenchTls;
 }
 
 /** PgBouncer's binary, or null when it is not installed. */
@@ -66,7 +90,7 @@ export function pgbouncerVersion(bin: string): string {
 
 /** Starts PgBouncer in the foreground as the `postgres` user when we are root. */
 export async function startPgbouncer(bin: string, o: ProxyOptions): Promise<Target> {
-  const dir = path.join(o.workDir, `pgbouncer-${Date.now()}`);
+  const dir = path.join(o.workDir, `pgbouncer-${o.tls !== undefined ? 'tls-' : ''}${Date.now()}`);
   fs.mkdirSync(dir);
   const ids = runAs();
   const userlist = path.join(dir, 'userlist.txt');
@@ -92,7 +116,7 @@ ignore_startup_parameters = extra_float_digits
 log_connections = 0
 log_disconnections = 0
 log_stats = 0
-`,
+${tlsLines(o.tls)}`,
   );
   if (ids.uid !== undefined && ids.gid !== undefined) {
     for (const p of [dir, userlist, ini]) fs.chownSync(p, ids.uid, ids.gid);
@@ -118,7 +142,7 @@ log_stats = 0
 
 /** Starts pgrelay through its CLI (`node [NODE_ARGS] dist/main.js CONFIG.ini`) from the repository root. */
 export async function startPgrelay(repoRoot: string, o: ProxyOptions, nodeArgs: readonly string[] = PGRELAY_NODE_ARGS): Promise<Target> {
-  const dir = path.join(o.workDir, `pgrelay-${Date.now()}`);
+  const dir = path.join(o.workDir, `pgrelay-${o.tls !== undefined ? 'tls-' : ''}${Date.now()}`);
   fs.mkdirSync(dir);
   const port = await freePort();
   const ini = path.join(dir, 'pgrelay.ini');
@@ -140,7 +164,7 @@ log_level = warn
 log_connections = 0
 log_disconnections = 0
 shutdown_timeout = 2
-`,
+${o.tls === undefined ? 'server_tls_sslmode = disable\n' : tlsLines(o.tls)}`,
   );
   const daemon = Daemon.start({
     name: 'pgrelay',

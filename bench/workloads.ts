@@ -16,10 +16,20 @@ export interface Workload {
   args: readonly string[];
   /** TPC-B writes: vacuum branches/tellers and empty history before each run (pgbench -n skips it). */
   tpcb: boolean;
+  /**
+   * TLS on both sides: pgbench with PGSSLMODE=require against the TLS instances of the proxies
+   * (client TLS required, server TLS verify-full) and against PostgreSQL directly. Every other
+   * workload runs with PGSSLMODE=disable.
+   */
+  tls?: boolean;
 }
 
 function select(clients: number): Workload {
   return { id: `select-c${clients}`, label: `-S c=${clients}`, clients, threads: clients >= 16 ? 2 : 1, args: ['-S'], tpcb: false };
+}
+
+function tlsSelect(clients: number): Workload {
+  return { id: `tls-select-c${clients}`, label: `TLS -S c=${clients}`, clients, threads: 2, args: ['-S'], tpcb: false, tls: true };
 }
 
 export const WORKLOADS: readonly Workload[] = [
@@ -31,6 +41,8 @@ export const WORKLOADS: readonly Workload[] = [
   { id: 'tpcb-c16', label: 'TPC-B c=16', clients: 16, threads: 2, args: [], tpcb: true },
   { id: 'extended-c16', label: '-M extended -S c=16', clients: 16, threads: 2, args: ['-M', 'extended', '-S'], tpcb: false },
   { id: 'connect-c16', label: '-C -S c=16', clients: 16, threads: 2, args: ['-C', '-S'], tpcb: false },
+  tlsSelect(16),
+  tlsSelect(64),
 ];
 
 export const SHORT_WORKLOADS: readonly string[] = ['select-c16', 'tpcb-c16', 'connect-c16'];
@@ -89,7 +101,7 @@ export async function runWorkload(s: RunSpec): Promise<RunSample> {
   const host0 = hostCpu();
   const t0 = Date.now();
   // The timeout covers connection setup at c=1000 and a proxy that stops answering.
-  const r = await pgbench(args, { PGCONNECT_TIMEOUT: '30' }, { timeoutMs: (s.durationSec + 120) * 1000 });
+  const r = await pgbench(args, { PGCONNECT_TIMEOUT: '30', PGSSLMODE: s.workload.tls === true ? 'require' : 'disable' }, { timeoutMs: (s.durationSec + 120) * 1000 });
   const wallSec = (Date.now() - t0) / 1000;
   const host1 = hostCpu();
   const cpu1 = s.proxyPid !== null ? cpuSeconds(s.proxyPid) : null;

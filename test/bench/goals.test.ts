@@ -26,6 +26,9 @@ t.test('bounds apply in the right direction, at the bound itself too', async (t)
   t.equal(verdict('-C tps'), GoalVerdict.missed);
   t.equal(verdict('TPC-B tps'), GoalVerdict.met);
   t.equal(verdict('RSS per idle client'), GoalVerdict.met, 'exactly 4 KB meets');
+  const tls = evaluateGoals([ratio('tls-select-c16', 0.9, null), ratio('tls-select-c64', 0.89, null)], memory(null));
+  t.equal(tls.find((g) => g.goal.includes('TLS on both sides: tps ≥ 0.9× PgBouncer at -S c=16'))!.verdict, GoalVerdict.met, 'TLS: exactly 0.9× meets');
+  t.equal(tls.find((g) => g.goal.includes('TLS on both sides: tps ≥ 0.9× PgBouncer at -S c=64'))!.verdict, GoalVerdict.missed);
   t.equal(goals.find((g) => g.goal.includes('RSS'))!.measured, '4,096 B');
 });
 
