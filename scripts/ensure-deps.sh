@@ -9,13 +9,13 @@ cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
 
-# --test: everything the test suite starts (the Patroni scenarios need etcd and Patroni, the
-# benchmark smoke test PgBouncer).
+# --test: everything the test suite starts (the Patroni scenarios need etcd and Patroni, and
+# HAProxy as the primary Service of the runbook topology; the benchmark smoke test PgBouncer).
 # The metrics tests run Debian's prometheus-pgbouncer-exporter against PgBouncer and pgrelay, and
 # check the alert rules with promtool (package prometheus).
 if [ "${1:-}" = "--test" ]; then
   shift
-  set -- patroni etcd-server etcd-client python3-etcd python3-psycopg2 pgbouncer \
+  set -- patroni etcd-server etcd-client python3-etcd python3-psycopg2 haproxy pgbouncer \
     prometheus-pgbouncer-exporter prometheus "$@"
 fi
 

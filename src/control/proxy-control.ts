@@ -86,7 +86,7 @@ export class ProxyControl implements Control {
       const scope = new NodeScope(node, this.parts.connector, (name) => this.ctx.registry.findDatabase(name));
       const names = new Set<string>([...this.ctx.config.databases.keys()].filter((n) => n !== '*'));
       for (const e of this.ctx.registry.all()) names.add(e.pool.database);
-      const held = [...names].filter((n) => scope.covers(n));
+      const held = [...names].filter((n) => scope.includes(n));
       // Databases that will come through `*` later: judged by the `*` entry, unless pools through it exist already (judged above).
       const fallback = this.ctx.config.databases.get('*');
       const fallbackUsed = fallback !== undefined && [...this.ctx.registry.all()].some((e) => e.db === fallback);

@@ -14,6 +14,12 @@ export function groupKey(db: DatabaseConfig): string {
 
 export class NodeScope implements PauseScope {
   private readonly released = new Set<string>();
+  /**
+   * Whether the pause holds each database, decided the first time it is asked (at the PAUSE for
+   * the pools that exist, at creation for later ones) and then kept: what it depends on (the
+   * current upstream) changes during the very failover the pause is for.
+   */
+  private readonly decided = new Map<string, boolean>();
 
   constructor(
     readonly node: string,
@@ -29,7 +35,13 @@ export class NodeScope implements PauseScope {
 
   includes(database: string): boolean {
     const db = this.findDatabase(database);
-    return db !== undefined && !this.released.has(groupKey(db)) && this.covers(database);
+    if (db === undefined || this.released.has(groupKey(db))) return false;
+    let held = this.decided.get(database);
+    if (held === undefined) {
+      held = this.covers(database);
+      this.decided.set(database, held);
+    }
+    return held;
   }
 
   /** The databases behind this configured address have a confirmed primary: stop holding them. */

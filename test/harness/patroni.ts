@@ -67,7 +67,9 @@ const HOST = '127.0.0.1';
 const PYTHON = '/usr/bin/python3';
 const ETCD = '/usr/bin/etcd';
 const PATRONICTL = '/usr/bin/patronictl';
-const PACKAGES = ['patroni', 'etcd-server', 'etcd-client', 'python3-etcd', 'python3-psycopg2'];
+const HAPROXY = '/usr/sbin/haproxy';
+// haproxy: the primary Service of the runbook topology (patroni-haproxy.ts).
+const PACKAGES = ['patroni', 'etcd-server', 'etcd-client', 'python3-etcd', 'python3-psycopg2', 'haproxy'];
 const LAUNCHER = fileURLToPath(new URL('./patroni-launcher.py', import.meta.url));
 const ENSURE_DEPS = fileURLToPath(new URL('../../scripts/ensure-deps.sh', import.meta.url));
 
@@ -262,7 +264,7 @@ let depsReady: Promise<void> | undefined;
 
 async function missingDeps(): Promise<string[]> {
   const missing: string[] = [];
-  for (const f of [ETCD, PATRONICTL, PYTHON]) if (!fs.existsSync(f)) missing.push(f);
+  for (const f of [ETCD, PATRONICTL, PYTHON, HAPROXY]) if (!fs.existsSync(f)) missing.push(f);
   if (fs.existsSync(PYTHON)) {
     const r = await run(PYTHON, ['-c', 'import patroni, etcd, psycopg2'], { timeoutMs: 30_000 });
     if (r.code !== 0) missing.push(`python modules (${r.stderr.trim().split('\n').pop() ?? ''})`);

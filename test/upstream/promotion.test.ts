@@ -124,3 +124,26 @@ t.test('switchover behind a Service, no hint: a writable login through the Servi
   const at = await answered;
   t.ok(at - routedAt < 400, `resumed ${at - routedAt} ms after the Service routed to the new primary`);
 });
+
+t.test('a hint that arrives before the promotion does not drop the database from the pause', async (t) => {
+  const { primary, standby } = await pair(t);
+  const relay = await startRelay(primary, {
+    admin: true,
+    settings: { queryWaitTimeoutMs: 30_000, pauseMaxDurationMs: 60_000 },
+    databases: { '*': { hosts: [{ host: '127.0.0.1', port: primary.port }, { host: '127.0.0.1', port: standby.port }] } },
+  });
+  t.teardown(() => relay.stop());
+  await warm(relay);
+  t.equal((await relay.app.control.pause({ node: `127.0.0.1:${primary.port}`, timeoutMs: 3000 })).result, 'drained');
+  const { answered } = await heldQuery(t, relay);
+  await primary.stop('fast');
+  // The hook names the standby early (its callback fired before it accepts writes).
+  relay.app.control.primaryHint({ node: `127.0.0.1:${standby.port}`, role: 'primary' });
+  await new Promise((r) => setTimeout(r, 400));
+  t.notOk(await isSettled(answered), 'held: the hinted node is still read-only');
+  t.ok(relay.app.control.state().databases.find((d) => d.name === 'postgres')?.paused, 'the database is still held by the pause');
+  await standby.promote();
+  const upAt = Date.now();
+  const at = await answered;
+  t.ok(at - upAt < 500, `resumed ${at - upAt} ms after the promotion`);
+});
