@@ -379,7 +379,6 @@ export class App {
     }
     for (const c of [...this.clients]) c.fatal(new PgRelayError(ErrorCode.ShuttingDown, 'pgrelay is shutting down (shutdown_timeout reached)'));
     this.pause.close();
-    this.hints.close();
     this.authQuery.reset();
     this.hints.close();
     this.ctx.registry.closeAll(Disconnect.Shutdown);
