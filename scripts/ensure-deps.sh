@@ -12,11 +12,12 @@ export DEBIAN_FRONTEND=noninteractive
 # --test: everything the test suite starts (the Patroni scenarios need etcd and Patroni, and
 # HAProxy as the primary Service of the runbook topology; the benchmark smoke test PgBouncer).
 # The metrics tests run Debian's prometheus-pgbouncer-exporter against PgBouncer and pgrelay, and
-# check the alert rules with promtool (package prometheus).
+# check the alert rules with promtool (package prometheus). The TLS tests make their CA and
+# certificates with openssl.
 if [ "${1:-}" = "--test" ]; then
   shift
   set -- patroni etcd-server etcd-client python3-etcd python3-psycopg2 haproxy pgbouncer \
-    prometheus-pgbouncer-exporter prometheus "$@"
+    prometheus-pgbouncer-exporter prometheus openssl "$@"
 fi
 
 is_root() { [ "$(id -u)" -eq 0 ]; }

@@ -32,6 +32,8 @@ import { BearerCheck, checkAdminBinding, readAdminToken } from './admin/http-aut
 import type { FastifyInstance } from 'fastify';
 import { loadSecurity, type Security } from './auth/security.js';
 import { AuthQuery } from './auth/auth-query.js';
+import { loadTls } from './tls/tls-contexts.js';
+import { TlsFileWatch } from './tls/tls-file-watch.js';
 
 export interface AppOptions {
   readonly logger?: Logger;
@@ -57,6 +59,8 @@ export class App {
   readonly metrics: Metrics;
   readonly hints: PrimaryHints;
   private readonly authQuery: AuthQuery;
+  /** tls_file_check_period: TLS files rotated in place are loaded without a SIGHUP. */
+  private readonly tlsWatch = new TlsFileWatch(() => this.ctx.config.settings, () => this.reloadTls());
   private lastLeaderCheck = 0;
   private admin: FastifyInstance | null = null;
   /** The admin API's token check; a reload replaces the token it holds. */
@@ -134,9 +138,11 @@ export class App {
       (now) => control.sweepStats(now),
       (now) => this.ctx.repeatLog.sweep(now),
       (now) => authQuery.sweep(now),
+      (now) => this.tlsWatch.sweep(now),
       () => this.checkShutdown(),
     ]);
     this.authQuery = authQuery;
+    this.tlsWatch.accept();
   }
 
   get config(): Config {
@@ -312,7 +318,8 @@ export class App {
     }
     this.ctx.config = plan.config;
     this.ctx.authSecrets = authSecrets;
-    this.applySecurity(security, plan);
+    this.applySecurity(security, plan.changed);
+    this.tlsWatch.accept();
     this.ctx.registry.reload(plan.config);
     this.bearer.set(token);
     this.adminToken = token;
@@ -338,10 +345,10 @@ export class App {
    * file's key); new server TLS makes every server reconnect when released, as PgBouncer does, so
    * no server keeps weaker settings than the file asks for.
    */
-  private applySecurity(next: Security, plan: ReloadPlan): void {
+  private applySecurity(next: Security, changed: string[]): void {
     const before = this.ctx.tls;
     const note = (key: string): void => {
-      if (!plan.changed.includes(key)) plan.changed.push(key);
+      if (!changed.includes(key)) changed.push(key);
     };
     if (next.tls.client?.fingerprint !== before.client?.fingerprint && next.tls.client !== null && before.client !== null) note('client_tls_cert_file');
     if ((next.tls.server?.digest ?? null) !== (before.server?.digest ?? null)) {
@@ -353,6 +360,26 @@ export class App {
     // auth_user, auth_query, auth_file or TLS may have changed: lookups start afresh.
     this.authQuery.reset();
     if (next.tls.client !== null) this.ctx.logger.info({ fingerprint: next.tls.client.fingerprint }, 'client TLS certificate in use');
+  }
+
+  /**
+   * The TLS files changed on disk (tls_file_check_period): loads them alone, as a reload would,
+   * and keeps the running contexts when they do not load (logged with the file and line; tried
+   * again when the files change again). Returns what changed, or null when refused.
+   */
+  reloadTls(): string[] | null {
+    let tls;
+    try {
+      tls = loadTls(this.ctx.config);
+    } catch (err) {
+      const where = err instanceof ConfigError ? { file: err.file, line: err.line, reason: err.reason } : {};
+      this.ctx.logger.error({ ...where, err: (err as Error).message }, 'TLS files changed but do not load: keeping the running certificates');
+      return null;
+    }
+    const changed: string[] = [];
+    this.applySecurity({ tls, hba: this.ctx.hba }, changed);
+    this.ctx.logger.info({ changed }, 'TLS files reloaded');
+    return changed;
   }
 
   /**

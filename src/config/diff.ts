@@ -36,7 +36,7 @@ export function planReload(current: Config, next: Config): ReloadPlan {
   const databases = planEntries('databases', current.databases, next.databases, changed, needsRestart);
   const users = planEntries('users', current.users, next.users, changed, needsRestart);
   return {
-    config: freezeConfig({ file: next.file, settings: settings as unknown as Settings, databases, users, warnings: [...next.warnings] }),
+    config: freezeConfig({ file: next.file, settings: settings as unknown as Settings, databases, users, warnings: [...next.warnings], ...(next.sites !== undefined && { sites: next.sites }) }),
     changed,
     needsRestart,
   };

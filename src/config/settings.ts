@@ -460,6 +460,7 @@ export const SETTINGS_TABLE: readonly SettingSpec[] = Object.freeze([
   duration('auth_query_timeout', 'authQueryTimeoutMs', '5', ours('Longest wait for one auth_query lookup (connecting included); past it the login fails with 08006.')),
   duration('auth_query_cache_ttl', 'authQueryCacheTtlMs', '10', ours('How long an auth_query answer (a verifier, or no such user) is reused: a changed or dropped password takes effect on the first login after this; 0 = look up every login.')),
   int('auth_query_pool_size', 'authQueryPoolSize', '2', 1, 100, ours('Most auth_query connections open at once per database (a pool of their own, not held by PAUSE).')),
+  duration('tls_file_check_period', 'tlsFileCheckPeriodMs', '0', ours('How often pgrelay checks the client_tls_* and server_tls_* files for new contents and loads them (as RELOAD does for them alone), for certificates rotated in place (cert-manager, a Kubernetes Secret volume); 0 = only on SIGHUP and RELOAD.')),
 ] as SettingSpec[]);
 
 const BY_KEY: ReadonlyMap<string, SettingSpec> = new Map(SETTINGS_TABLE.map((s) => [s.key, s]));

@@ -178,6 +178,8 @@ export interface Settings {
   readonly authQueryCacheTtlMs: number;
   /** Most lookup connections open at once per database. */
   readonly authQueryPoolSize: number;
+  /** How often the TLS files are checked for new contents (0 = only on SIGHUP / RELOAD). */
+  readonly tlsFileCheckPeriodMs: number;
 }
 
 /** A key the file set that pgrelay parsed but does not implement. */

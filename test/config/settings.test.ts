@@ -183,6 +183,7 @@ t.test('every default', async (t) => {
     authQueryTimeoutMs: 5000,
     authQueryCacheTtlMs: 10_000,
     authQueryPoolSize: 2,
+    tlsFileCheckPeriodMs: 0,
   };
   t.same(DEFAULT_SETTINGS, expected);
   t.strictSame(Object.keys(DEFAULT_SETTINGS).sort(), Object.keys(expected).sort(), 'no extra fields');
@@ -244,6 +245,7 @@ t.test('table consistency', async (t) => {
       'server_login_parallel',
       'server_login_timeout',
       'shutdown_timeout',
+      'tls_file_check_period',
     ],
   );
   t.equal(findSetting('LISTEN_PORT')?.key, 'listen_port', 'lookup is case-insensitive');

@@ -5,11 +5,12 @@
 
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { pgbouncerKeysReference } from '../../src/config/pgbouncer-keys-reference.js';
+import { TestCa } from '../harness/tls-certs.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -81,6 +82,14 @@ t.test("the Kubernetes ConfigMap's pgrelay.ini passes --check with the Secret mo
   const ini = stringData(join(k8s, 'configmap.yaml'), 'ConfigMap', 'pgrelay-config')['pgrelay.ini']!;
   const secret = stringData(join(k8s, 'secret.yaml'), 'Secret', 'pgrelay-secrets');
   const dir = t.testdir({ 'userlist.txt': secret['userlist.txt']!, 'admin-token': secret['admin-token']! });
+  // The Secret pgrelay-tls (cert-manager's, deploy/k8s/certificate.yaml) as the pod mounts it in tls/.
+  const ca = TestCa.create();
+  t.teardown(() => ca.cleanup());
+  const pair = ca.server('pgrelay', 'pgrelay');
+  mkdirSync(join(dir, 'tls'));
+  copyFileSync(pair.cert, join(dir, 'tls', 'tls.crt'));
+  copyFileSync(pair.key, join(dir, 'tls', 'tls.key'));
+  copyFileSync(ca.cert, join(dir, 'tls', 'ca.crt'));
   t.match(ini, /\/etc\/pgrelay\//, 'the file names the mounted directory');
   const file = join(dir, 'pgrelay.ini');
   writeFileSync(file, ini.replaceAll('/etc/pgrelay/', `${dir}/`));

@@ -24,7 +24,7 @@ const STACKGRES = join(DEPLOY, 'stackgres');
 const HOOK_SOURCE = join(DEPLOY, 'patroni', 'pgrelay-hook');
 /** Applied by hand (see deploy/README.md), so in no kustomization. */
 // Applied by hand: the pgbench demo, and the Prometheus Operator's objects (their CRDs may be absent).
-const STANDALONE = new Set(['stackgres/pgbench-job.yaml', 'stackgres/sgdbops-restart.yaml', 'k8s/podmonitor.yaml', 'k8s/prometheusrule.yaml']);
+const STANDALONE = new Set(['stackgres/pgbench-job.yaml', 'stackgres/sgdbops-restart.yaml', 'k8s/podmonitor.yaml', 'k8s/prometheusrule.yaml', 'k8s/certificate.yaml']);
 
 // ---- the subset of the Kubernetes API these checks read ------------------------------------------
 
@@ -331,8 +331,20 @@ const INI_PATH = container.args?.[0] ?? '';
 const config: Config = parseConfig(configMap.data?.['pgrelay.ini'] ?? '', INI_PATH);
 const userlist = parseAuthFile(secretData(secret)['userlist.txt'] ?? '', 'userlist.txt');
 
+/** cert-manager's objects (certificate.yaml, applied by hand): the Secrets its Certificates write. */
+interface Certificate extends Resource {
+  spec: { secretName: string; dnsNames?: string[]; isCA?: boolean; issuerRef: { name: string; kind: string }; usages?: string[] };
+}
+const certManager = loadResources(join(K8S, 'certificate.yaml'));
+const certificates = certManager.filter((r): r is Certificate => r.kind === 'Certificate');
+const issuedSecret = (name: string): boolean => certificates.some((c) => c.spec.secretName === name && c.spec.isCA !== true);
+
 function dataOf(build: Build) {
   return (kind: 'ConfigMap' | 'Secret', name: string): Labels => {
+    // A Secret a Certificate writes holds tls.crt, tls.key and ca.crt (cert-manager's CA issuer).
+    if (kind === 'Secret' && issuedSecret(name) && !build.resources.some((r) => r.kind === 'Secret' && r.metadata.name === name)) {
+      return { 'tls.crt': '', 'tls.key': '', 'ca.crt': '' };
+    }
     const r = find<ConfigMap & Secret>(build, kind, name);
     return kind === 'Secret' ? secretData(r) : (r.data ?? {});
   };
@@ -724,4 +736,47 @@ t.test('the wrappers under sh: node address, Patroni\'s arguments and the consol
   });
   t.equal(real.status, 0, 'the real hook exits 0');
   t.notMatch(real.stderr, /unknown option/, `the real hook knows every flag: ${real.stderr.trim()}`);
+});
+
+t.test('TLS on both sides: the Secret cert-manager writes is mounted where pgrelay.ini reads it; PostgreSQL gets a certificate for the host pgrelay verifies', async (t) => {
+  const s = config.settings;
+  t.equal(s.clientTlsSslmode, 'require', 'clients must use TLS');
+  t.equal(s.serverTlsSslmode, 'verify-full', 'PostgreSQL\'s certificate and host name are verified');
+  t.ok(s.tlsFileCheckPeriodMs > 0, 'rotated files are picked up without a restart');
+  const files = mountedFiles(pod.spec, container, dataOf(k8s));
+  const tlsSecret = (p: string | null): MountedFile | undefined => (p === null ? undefined : files.get(p));
+  const cert = tlsSecret(s.clientTlsCertFile);
+  t.match(cert, { kind: 'Secret', key: 'tls.crt' }, `client_tls_cert_file ${String(s.clientTlsCertFile)} is a Secret's tls.crt`);
+  t.match(tlsSecret(s.clientTlsKeyFile), { kind: 'Secret', name: cert?.name, key: 'tls.key' }, 'client_tls_key_file is its tls.key');
+  t.match(tlsSecret(s.serverTlsCaFile), { kind: 'Secret', name: cert?.name, key: 'ca.crt' }, 'server_tls_ca_file is its ca.crt');
+  const sec = pod.spec.securityContext ?? {};
+  const keyMode = tlsSecret(s.clientTlsKeyFile)?.mode ?? 0;
+  t.ok((keyMode & 0o004) === 0 && (keyMode & 0o040) !== 0 && sec.fsGroup !== undefined, `the key is readable by the pod's group only (mode ${keyMode.toString(8)})`);
+
+  const relayCert = certificates.find((c) => c.spec.secretName === cert?.name);
+  t.ok(relayCert !== undefined, `a cert-manager Certificate writes Secret ${String(cert?.name)}`);
+  t.ok(relayCert?.spec.dnsNames?.includes(clientService.metadata.name), 'its names include the client Service');
+  t.ok(relayCert?.spec.usages?.includes('server auth'));
+
+  const pgSsl = (sgcluster as unknown as { spec: { postgres: { ssl?: { enabled: boolean; certificateSecretKeySelector: { name: string; key: string }; privateKeySecretKeySelector: { name: string; key: string } } } } }).spec.postgres.ssl;
+  t.equal(pgSsl?.enabled, true, 'the SGCluster serves TLS');
+  const pgCert = certificates.find((c) => c.spec.secretName === pgSsl?.certificateSecretKeySelector.name);
+  t.ok(pgCert !== undefined, 'with the Secret of a cert-manager Certificate');
+  t.equal(pgSsl?.privateKeySecretKeySelector.name, pgCert?.spec.secretName, 'key and certificate from the same Secret');
+  const upstream = config.databases.get('*')?.hosts[0]?.host ?? '';
+  t.ok(pgCert?.spec.dnsNames?.includes(upstream), `its names include ${upstream}, the host verify-full checks`);
+  t.equal(pgCert?.spec.issuerRef.name, relayCert?.spec.issuerRef.name, 'both signed by the issuer whose CA is ca.crt');
+  const issuer = certManager.find((r) => r.kind === 'Issuer' && r.metadata.name === relayCert?.spec.issuerRef.name) as (Resource & { spec: { ca?: { secretName: string } } }) | undefined;
+  t.ok(certificates.some((c) => c.spec.isCA === true && c.spec.secretName === issuer?.spec.ca?.secretName), 'that issuer is a CA made here');
+
+  t.match(new URL(secretData(secret)['console-url'] ?? '').searchParams.get('sslmode'), /^(require|verify-ca|verify-full)$/, 'the hooks\' console URL asks for TLS');
+  const script = pgbench.spec.template.spec.containers[0]!.command?.at(-1) ?? '';
+  for (const m of script.matchAll(/postgresql:\/\/[^\s']+/g)) t.equal(new URL(m[0]).searchParams.get('sslmode'), 'require', `pgbench asks for TLS: ${m[0]}`);
+});
+
+t.test('the StackGres example keeps auth_query: users come from PostgreSQL, auth_user from userlist.txt', async (t) => {
+  const s = config.settings;
+  t.equal(s.authUser, 'postgres', 'auth_user, as in the runbook');
+  t.match(s.authQuery, /pg_shadow|pg_authid/, 'auth_query reads PostgreSQL\'s verifiers');
+  t.ok(userlist.has(s.authUser!), 'auth_user\'s password is in userlist.txt');
 });

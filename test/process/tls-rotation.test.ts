@@ -123,3 +123,42 @@ t.test('rotation under pgbench load: SIGHUP, no failure, new clients see the new
   relay.child.kill('SIGTERM');
   t.equal((await relay.exited).code, 0);
 });
+
+t.test('tls_file_check_period: files rotated in place are loaded without a SIGHUP; a bad pair is not', async (t) => {
+  const { startRelay } = await import('../harness/relay.js');
+  const pg = await import('pg');
+  const dir = t.testdir({});
+  const first = ca.server('watch-1', 'localhost', ['DNS:localhost']);
+  const second = ca.server('watch-2', 'localhost', ['DNS:localhost']);
+  const certFile = join(dir, 'tls.crt');
+  const keyFile = join(dir, 'tls.key');
+  copyFileSync(first.cert, certFile);
+  copyFileSync(first.key, keyFile);
+  const relay = await startRelay(
+    { host: 'localhost', port: cluster.port },
+    {
+      settings: { clientTlsSslmode: 'require', clientTlsCertFile: certFile, clientTlsKeyFile: keyFile, serverTlsSslmode: 'verify-full', serverTlsCaFile: ca.cert, tlsFileCheckPeriodMs: 200 },
+      databases: { '*': { hosts: [{ host: 'localhost', port: cluster.port }] } },
+    },
+  );
+  t.teardown(() => relay.stop());
+  t.equal(await fingerprintOf(relay.port), TestCa.fingerprint(first.cert));
+  const open = new pg.default.Client({ host: 'localhost', port: relay.port, user: 'postgres', database: 'postgres', ssl: { ca: readFileSync(ca.cert), servername: 'localhost' } });
+  await open.connect();
+  t.teardown(() => open.end());
+
+  copyFileSync(second.key, `${keyFile}.new`);
+  copyFileSync(second.cert, `${certFile}.new`);
+  renameSync(`${keyFile}.new`, keyFile);
+  renameSync(`${certFile}.new`, certFile);
+  const deadline = Date.now() + 5000;
+  let seen = '';
+  while (Date.now() < deadline && (seen = await fingerprintOf(relay.port)) !== TestCa.fingerprint(second.cert)) await new Promise((r) => setTimeout(r, 100));
+  t.equal(seen, TestCa.fingerprint(second.cert), 'new clients see the rotated certificate, no SIGHUP sent');
+  t.equal((await open.query('select 1 as one')).rows[0].one, 1, 'a connection opened before keeps its session');
+
+  copyFileSync(first.key, `${keyFile}.new`);
+  renameSync(`${keyFile}.new`, keyFile);
+  await new Promise((r) => setTimeout(r, 800));
+  t.equal(await fingerprintOf(relay.port), TestCa.fingerprint(second.cert), 'a key that does not match is not loaded: the running certificate stays');
+});
