@@ -24,6 +24,8 @@ const tlsOnly = await startCluster({
   users: [
     { name: 'alice', password: 'alice-secret', encryption: 'scram-sha-256' },
     { name: 'certuser', password: 'unused-password' },
+    { name: 'lookup', password: 'lookup-secret', superuser: true },
+    { name: 'bob', password: 'bob-secret', encryption: 'scram-sha-256' },
   ],
   settings: { ssl: 'on', ssl_cert_file: pgCert.cert, ssl_key_file: pgCert.key, ssl_ca_file: ca.cert },
   hba: [
@@ -148,4 +150,28 @@ t.test('a server that sends bytes behind its S is refused (CVE-2021-23222)', asy
   t.teardown(() => relay.stop());
   const r = await query(relay.port, 'postgres', 'x', 'select 1');
   t.match(r, /^error:08P01:.*sent unencrypted data after its SSL response/, r);
+});
+
+t.test('auth_query lookups reach the TLS-only server over TLS too', async (t) => {
+  const relay = await startRelay(
+    { host: 'localhost', port: tlsOnly.port },
+    {
+      settings: { authType: 'scram-sha-256', authUser: 'lookup', serverTlsSslmode: 'verify-full', serverTlsCaFile: ca.cert },
+      authFile: { lookup: 'lookup-secret' },
+      databases: { '*': { hosts: [{ host: 'localhost', port: tlsOnly.port }] } },
+    },
+  );
+  t.teardown(() => relay.stop());
+  t.equal(await query(relay.port, 'bob', 'bob-secret', SSL_IN_USE), 'ok:true', 'bob (only in PostgreSQL) is looked up and logged in over TLS');
+  t.match(await query(relay.port, 'bob', 'wrong', 'select 1'), /^error:28P01:/);
+  const plain = await startRelay(
+    { host: 'localhost', port: tlsOnly.port },
+    {
+      settings: { authType: 'scram-sha-256', authUser: 'lookup', serverTlsSslmode: 'disable', authQueryTimeoutMs: 2000 },
+      authFile: { lookup: 'lookup-secret' },
+      databases: { '*': { hosts: [{ host: 'localhost', port: tlsOnly.port }] } },
+    },
+  );
+  t.teardown(() => plain.stop());
+  t.match(await query(plain.port, 'bob', 'bob-secret', 'select 1'), /^error:08006:/, 'without server TLS the lookup is refused by the server: the login fails closed');
 });
