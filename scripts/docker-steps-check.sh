@@ -1,28 +1,40 @@
 #!/usr/bin/env bash
-# Replays the Dockerfile's steps without a Docker engine: the build stage's COPY + npm ci +
-# npm prune in a temp copy of the repo, then the runtime stage's files alone in another dir,
-# started like the ENTRYPOINT (`node dist/main.js --version`). Keep in sync with Dockerfile.
+# Replays the Dockerfile's steps without a Docker engine: the build stage's dependency layer
+# (package.json + package-lock.json alone, npm ci), then the sources, the build and npm prune, in a
+# temp dir; then the runtime stage's files alone in another dir, started like the ENTRYPOINT
+# (`node dist/main.js --version`), and the HEALTHCHECK command against a running pgrelay.
+# Keep in sync with Dockerfile (test/deploy/shipping.test.ts checks that they agree).
 set -eu
+# The image's node runs with no loader hooks: drop any a caller (a test runner) put in the environment.
+unset NODE_OPTIONS
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/pgrelay-docker-check.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+pid=""
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 
 build="$work/build"
 app="$work/app"
 mkdir -p "$build" "$app"
 
-echo "docker-steps-check: node $(node --version) here; the image uses node 24" >&2
+image=$(sed -n 's/^ARG NODE_IMAGE=//p' "$repo/Dockerfile")
+echo "docker-steps-check: node $(node --version) here; the image uses $image" >&2
 
-# build stage: COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./ ; COPY src ./src
-cp "$repo/package.json" "$repo/package-lock.json" "$repo/tsconfig.json" "$repo/tsconfig.build.json" "$build/"
+# build stage, dependency layer: COPY package.json package-lock.json ./ ; RUN npm ci --ignore-scripts
+cp "$repo/package.json" "$repo/package-lock.json" "$build/"
+(cd "$build" && npm ci --ignore-scripts --no-audit --no-fund </dev/null >&2)
+if [ -e "$build/src" ] || [ -e "$build/dist" ]; then
+  echo "docker-steps-check: FAIL: the dependency layer saw sources or built something" >&2
+  exit 1
+fi
+
+# COPY tsconfig.json tsconfig.build.json ./ ; COPY src ./src ; RUN npm run build && npm prune --omit=dev
+cp "$repo/tsconfig.json" "$repo/tsconfig.build.json" "$build/"
 cp -R "$repo/src" "$build/src"
+(cd "$build" && npm run build </dev/null >&2 && npm prune --omit=dev --no-audit --no-fund </dev/null >&2)
 
-# RUN npm ci && npm prune --omit=dev
-(cd "$build" && npm ci --no-audit --no-fund </dev/null && npm prune --omit=dev --no-audit --no-fund </dev/null)
-
-if [ ! -f "$build/dist/main.js" ]; then
-  echo "docker-steps-check: FAIL: npm ci did not build dist/main.js (prepare script)" >&2
+if [ ! -f "$build/dist/main.js" ] || [ ! -f "$build/dist/healthcheck.js" ]; then
+  echo "docker-steps-check: FAIL: the build did not produce dist/main.js and dist/healthcheck.js" >&2
   exit 1
 fi
 for dev in typescript tap tsx @types/node pg; do
@@ -51,4 +63,29 @@ if [ "$out" != "$expected" ]; then
   echo "docker-steps-check: FAIL: --version printed '$out', expected '$expected'" >&2
   exit 1
 fi
-echo "docker-steps-check: OK ($out; runtime tree $(du -sh "$app" | cut -f1))"
+
+# HEALTHCHECK CMD ["node", "/app/dist/healthcheck.js"]: unhealthy while nothing listens, healthy
+# once pgrelay serves /health/live.
+port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+admin=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+url="http://127.0.0.1:$admin/health/live"
+printf '[databases]\n[pgrelay]\nlisten_port = %s\nadmin_listen_port = %s\n' "$port" "$admin" > "$work/pgrelay.ini"
+chmod a+r "$work/pgrelay.ini"
+if (cd / && env PGRELAY_HEALTH_URL="$url" "${run_as[@]}" node "$app/dist/healthcheck.js" >/dev/null); then
+  echo "docker-steps-check: FAIL: the healthcheck passed with no pgrelay running" >&2
+  exit 1
+fi
+(cd / && exec env NODE_ENV=production "${run_as[@]}" node --max-semi-space-size=8 "$app/dist/main.js" "$work/pgrelay.ini" >"$work/pgrelay.log" 2>&1 </dev/null) &
+pid=$!
+health=""
+for _ in $(seq 1 100); do
+  if health=$(cd / && env PGRELAY_HEALTH_URL="$url" "${run_as[@]}" node "$app/dist/healthcheck.js"); then break; fi
+  health=""
+  sleep 0.1
+done
+if [ -z "$health" ]; then
+  echo "docker-steps-check: FAIL: the healthcheck never passed against a running pgrelay:" >&2
+  cat "$work/pgrelay.log" >&2
+  exit 1
+fi
+echo "docker-steps-check: OK ($out; healthcheck $health; runtime tree $(du -sh "$app" | cut -f1))"

@@ -451,6 +451,8 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
     this.ctx.stats.transactions++;
     this.entry!.pool.stats.transactions++;
     this.linkedAt = Date.now();
+    // A query held while the client waited starts now: the wait is counted as wait time.
+    if (this.queryStartedAt !== 0) this.queryStartedAt = performance.now();
     const ok = this.protocol.replies !== null ? this.held.flushTo(this.server!, (step, out) => this.renderStep(step, out), this.evictions()) : this.held.flushTo(this.server!);
     this.drainFakes();
     if (this.protocol.terminated || this.departed) {
