@@ -3,6 +3,7 @@
 // It never sees a socket or a Buffer: servers and waiters are reached through small interfaces.
 
 import { WaitQueue } from './wait-queue.js';
+import { LoginPacer } from './login-pacer.js';
 import { Disconnect, ErrorCode, PgRelayError } from '../errors.js';
 import { SqlState } from '../protocol/sqlstate.js';
 
@@ -66,31 +67,16 @@ export function isPermanentLoginError(err: unknown): boolean {
   return typeof code === 'string' && (code.startsWith('28') || code === SqlState.InvalidCatalogName || code === SqlState.InsufficientPrivilege);
 }
 
-// Server logins while clients wait are hedged: a switchover or restart leaves the upstream
-// unreachable for about a second, and every waiting client stalls until a login works. One login
-// may hang for its whole deadline (a router still retrying the stopped node, a SYN nobody answers),
-// so the pool does not wait for it: while the upstream is in doubt (after a failure, a server
-// lost, a resume, or a login slower than the hedge interval) it starts one login every
-// server_login_hedge_interval, at most server_login_parallel at once, and the first that passes
-// the write gate serves the queue; once one has passed, the other waiters get theirs in parallel.
-// When no client waits (min_pool_size refills), failures back off from 50 ms to 250 ms.
-const MIN_RETRY_MS = 50;
-const MAX_RETRY_MS = 250;
-
 export class Pool {
   private idle: PoolServer[] = []; // a stack: the most recently used server is reused first
   private readonly active = new Set<PoolServer>();
   private readonly waiters = new WaitQueue<PoolWaiter>();
   private connecting = 0;
-  private retryAt = 0;
-  private retryDelay = MIN_RETRY_MS;
   private lastConnectError: Error | null = null;
+  /** When logins start: one per waiter, or hedged while the upstream is in doubt (login-pacer.ts). */
+  private readonly pacer = new LoginPacer();
   /** The one timer of the pool: the next hedged login or retry while clients wait. */
   private wakeTimer: NodeJS.Timeout | null = null;
-  /** Whether the upstream is in doubt: logins are then hedged, one every interval, instead of one per waiter. */
-  private inDoubt = false;
-  private lastLaunchAt = 0;
-  private lastSuccessAt = 0;
   private closed = false;
   private paused = false;
   private generation = 1;
@@ -209,7 +195,7 @@ export class Pool {
     if (this.active.delete(server) || this.removeIdle(server)) {
       this.budget.give(this);
       // Its node may be gone: probe with one login before opening one per waiter.
-      this.inDoubt = true;
+      this.pacer.doubt();
       this.changed();
       this.grow();
     }
@@ -238,7 +224,6 @@ export class Pool {
     this.idle = [];
     for (const s of idle) this.closeServer(s, Disconnect.Paused);
     for (const s of this.active) s.closeNeeded = true;
-    this.retryAt = 0;
     this.changed();
   }
 
@@ -249,10 +234,7 @@ export class Pool {
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
-    this.retryAt = 0;
-    this.retryDelay = MIN_RETRY_MS;
-    this.inDoubt = true;
-    this.lastLaunchAt = 0;
+    this.pacer.restart();
     this.grow();
   }
 
@@ -339,39 +321,37 @@ export class Pool {
     return this.settings.serverLifetimeMs > 0 && now - server.createdAt >= this.settings.serverLifetimeMs;
   }
 
-  /**
-   * Opens connections: one per waiter not yet covered, within the limits, while the upstream is
-   * trusted; one every hedge interval (at most server_login_parallel in flight) while it is in
-   * doubt; min_pool_size refills when no client waits.
-   */
+  /** Opens connections as the pacer allows: one per waiter not yet covered, or one hedged login; min_pool_size refills when no client waits. */
   private grow(now = this.now()): void {
     if (this.closed || this.paused) return;
     const s = this.settings;
     const head = this.waiters.peek();
     if (head === undefined) {
-      if (now < this.retryAt) return;
-      const limit = s.poolSize;
-      for (let i = s.minPoolSize - this.serverCount; i > 0 && this.serverCount < limit; i--) {
+      if (!this.pacer.mayRefill(now)) return;
+      for (let i = s.minPoolSize - this.serverCount; i > 0 && this.serverCount < s.poolSize; i--) {
         if (!this.budget.tryTake(this)) break;
         this.launch(now);
       }
       return;
     }
-    const hedge = s.serverLoginHedgeMs;
-    // A login slower than the hedge interval with clients waiting: the upstream is in doubt.
-    if (!this.inDoubt && hedge > 0 && this.connecting > 0 && now - this.lastLaunchAt >= hedge && this.lastSuccessAt < this.lastLaunchAt) this.inDoubt = true;
-    if (!this.inDoubt) {
-      const useReserve = s.reservePoolSize > 0 && now - head.waitingSince >= s.reservePoolTimeoutMs;
-      const limit = s.poolSize + (useReserve ? s.reservePoolSize : 0);
-      const wanted = Math.max(this.waiters.length - this.connecting, s.minPoolSize - this.serverCount);
-      for (let i = 0; i < wanted && this.serverCount < limit; i++) {
-        if (!this.budget.tryTake(this)) break;
-        this.launch(now);
+    switch (this.pacer.whileWaiting(now, this.connecting, s.serverLoginHedgeMs, s.serverLoginParallel)) {
+      case 'fan-out': {
+        const useReserve = s.reservePoolSize > 0 && now - head.waitingSince >= s.reservePoolTimeoutMs;
+        const limit = s.poolSize + (useReserve ? s.reservePoolSize : 0);
+        const wanted = Math.max(this.waiters.length - this.connecting, s.minPoolSize - this.serverCount);
+        for (let i = 0; i < wanted && this.serverCount < limit; i++) {
+          if (!this.budget.tryTake(this)) break;
+          this.launch(now);
+        }
+        break;
       }
-    } else if (hedge > 0 ? now - this.lastLaunchAt >= hedge && this.connecting < s.serverLoginParallel : this.connecting === 0 && now >= this.retryAt) {
-      // Not bounded by the pool size: a login that hangs must not block the next one. A late
-      // winner beyond the pool size is closed when it arrives.
-      if (this.budget.tryTake(this)) this.launch(now);
+      case 'one':
+        // Not bounded by the pool size: a login that hangs must not block the next one. A late
+        // winner beyond the pool size is closed when it arrives.
+        if (this.budget.tryTake(this)) this.launch(now);
+        break;
+      case 'none':
+        break;
     }
     this.armWake(now);
   }
@@ -379,11 +359,8 @@ export class Pool {
   /** While clients wait on logins in flight or an upstream in doubt: wake up for the next hedge or retry. */
   private armWake(now: number): void {
     if (this.wakeTimer !== null || this.waiters.length === 0) return;
-    const hedge = this.settings.serverLoginHedgeMs;
-    let at: number;
-    if (hedge > 0 && (this.inDoubt || this.connecting > 0)) at = this.lastLaunchAt + hedge;
-    else if (hedge === 0 && this.inDoubt && this.connecting === 0) at = this.retryAt;
-    else return;
+    const at = this.pacer.wakeAt(this.connecting, this.settings.serverLoginHedgeMs);
+    if (at === null) return;
     this.wakeTimer = setTimeout(() => {
       this.wakeTimer = null;
       this.grow();
@@ -393,7 +370,7 @@ export class Pool {
 
   private launch(now: number): void {
     this.connecting++;
-    this.lastLaunchAt = now;
+    this.pacer.launched(now);
     const generation = this.generation;
     this.factory.connect(this).then(
       (server) => this.onConnected(server, generation),
@@ -404,10 +381,8 @@ export class Pool {
   private onConnected(server: PoolServer, generation: number): void {
     this.connecting--;
     this.stats.serverConnects++;
-    this.retryDelay = MIN_RETRY_MS;
     this.lastConnectError = null;
-    this.inDoubt = false;
-    this.lastSuccessAt = this.now();
+    this.pacer.succeeded(this.now());
     server.generation = generation;
     if (this.closed || this.paused || generation !== this.generation) {
       // Opened for a world that a pause has since ended: never hand it out.
@@ -451,10 +426,7 @@ export class Pool {
     }
     // Transient failure (refused, reset, starting up, a deadline): waiters keep waiting until
     // query_wait_timeout while logins go on at the hedge interval; with nobody waiting, back off.
-    this.inDoubt = true;
-    this.retryAt = this.now() + this.retryDelay;
-    this.retryDelay = Math.min(this.retryDelay * 2, Math.min(this.settings.serverLoginRetryMs, MAX_RETRY_MS));
-    if (this.retryDelay < 1) this.retryDelay = MIN_RETRY_MS;
+    this.pacer.failed(this.now(), this.settings.serverLoginRetryMs);
     this.grow();
   }
 

@@ -78,7 +78,8 @@ export class UpstreamConnector implements UpstreamFactory {
     return this.roles.servedBy(db, node, this.upstreams.get(database));
   }
 
-  async connect(entry: PoolEntry): Promise<ServerConn> {
+  /** A server for the pool: its hosts in order, judged by its gate (or `gate`: a promotion watch asks for a writable one). */
+  async connect(entry: PoolEntry, gate?: Gate): Promise<ServerConn> {
     const pool = entry.pool;
     const db = entry.db;
     const last = this.upstreams.get(pool.database);
@@ -87,7 +88,7 @@ export class UpstreamConnector implements UpstreamFactory {
     let lastError: Error = new Error(`no hosts configured for database ${pool.database}`);
     let fallback: ServerConn | null = null;
     for (const address of hosts) {
-      const outcome = await this.attempt(entry, address);
+      const outcome = await this.attempt(entry, address, gate === undefined ? {} : { gate });
       if (outcome.kind === 'failed') {
         lastError = outcome.error;
         this.loginLog.failed(pool.database, pool.key, address.host, address.port, outcome.error);

@@ -19,7 +19,7 @@ import type { HostPort } from '../config/types.js';
 import { Disconnect } from '../errors.js';
 import type { UpstreamConnector } from './connector.js';
 import { groupKey, type NodeScope } from './node-scope.js';
-import { isNode, parseNode } from './roles.js';
+import { isNode, parseNode, type Gate } from './roles.js';
 import type { ServerConn } from '../proxy/server-conn.js';
 
 export interface WatchDeps {
@@ -35,8 +35,9 @@ class Hedged {
   inFlight = 0;
   lastAt = 0;
   tries = 0;
-  due(now: number, intervalMs: number, parallel: number): boolean {
-    return now - this.lastAt >= Math.max(intervalMs, 1) && this.inFlight < parallel;
+  /** `now`: a new login is due (`soon`: something changed, do not wait for the interval). */
+  due(now: number, intervalMs: number, parallel: number, soon = false): boolean {
+    return (soon || now - this.lastAt >= Math.max(intervalMs, 1)) && this.inFlight < parallel;
   }
   start<T>(now: number, work: Promise<T>, done: (result: T) => void): void {
     this.inFlight++;
@@ -136,7 +137,8 @@ export class PromotionWatch {
     return p.globalState !== null || p.pausedDatabases().length > 0;
   }
 
-  private tick(): void {
+  /** `soon`: the state changed (the node stopped, a hint was confirmed): start the next logins now. */
+  private tick(soon = false): void {
     if (this.stopped) return;
     if (this.timer !== null) {
       clearTimeout(this.timer);
@@ -146,19 +148,27 @@ export class PromotionWatch {
       this.stop();
       return;
     }
-    const { serverLoginHedgeMs: interval, serverLoginParallel: parallel } = this.deps.settings();
+    // server_login_hedge_interval = 0 (no hedging): one login at a time, every 100 ms.
+    const s = this.deps.settings();
+    const interval = s.serverLoginHedgeMs > 0 ? s.serverLoginHedgeMs : 100;
+    const parallel = s.serverLoginHedgeMs > 0 ? s.serverLoginParallel : 1;
     const now = Date.now();
     const groups = this.heldGroups();
     const anyEntry = groups.values().next().value?.entry;
     if (this.scope !== null && !this.nodeDown && anyEntry !== undefined && this.nodeLogins.due(now, interval, parallel)) this.probeNode(anyEntry, now);
     for (const h of this.hints.values()) {
-      if (!h.confirmed && anyEntry !== undefined && h.logins.due(now, interval, parallel)) this.probeHint(h, anyEntry, now);
+      if (h.confirmed || anyEntry === undefined || !h.logins.due(now, interval, parallel, soon)) continue;
+      // A host list that names the hinted node: a login to it with that database's own gate (and
+      // leader check) both confirms the hint and, passing, releases the group at once.
+      const named = [...groups.values()].find((g) => g.entry.db.hosts.some((x) => isNode(x, h.node)));
+      if (named !== undefined) this.loginToHinted(h, named, now);
+      else this.probeHint(h, anyEntry, now);
     }
     if (this.ready(now)) {
       for (const g of groups.values()) {
         let logins = this.groupLogins.get(g.key);
         if (logins === undefined) this.groupLogins.set(g.key, (logins = new Hedged()));
-        if (logins.due(now, interval, parallel)) this.loginThrough(g, logins, now);
+        if (logins.due(now, interval, parallel, soon)) this.loginThrough(g, logins, now);
       }
     }
     this.timer = setTimeout(() => {
@@ -185,7 +195,7 @@ export class PromotionWatch {
       if (down && !this.nodeDown && !this.stopped) {
         this.nodeDown = true;
         this.deps.logger.info({ event: 'primary-stopped', node, afterMs: Date.now() - this.started, seen: outcome.kind === 'failed' ? outcome.error.message : 'read-only' }, 'paused node no longer serves as primary; looking for the new one');
-        this.tick();
+        this.tick(true);
       }
     });
   }
@@ -199,9 +209,38 @@ export class PromotionWatch {
       if (outcome.kind === 'passed' && !h.confirmed && !this.stopped) {
         h.confirmed = true;
         this.deps.logger.info({ event: 'hint-confirmed', node: h.node, verifyMs: Date.now() - h.at }, 'hinted node is a writable primary');
-        this.tick();
+        this.tick(true);
       }
     });
+  }
+
+  /** The hinted node is one of the group's hosts: log in to it as the group's pools would; passing releases the group. */
+  private loginToHinted(h: Hint, g: Group, now: number): void {
+    const host = g.entry.db.hosts.find((x) => isNode(x, h.node))!;
+    const gate = this.gateFor(g);
+    h.logins.start(now, this.deps.connector.attempt(g.entry, host, gate === undefined ? {} : { gate }), (outcome) => {
+      if (outcome.kind === 'refused') h.answered = true;
+      if (outcome.kind !== 'passed') return;
+      if (this.stopped || this.released.has(g.key)) {
+        outcome.server.close(Disconnect.Verification);
+        return;
+      }
+      if (!h.confirmed) {
+        h.confirmed = true;
+        this.deps.logger.info({ event: 'hint-confirmed', node: h.node, verifyMs: Date.now() - h.at }, 'hinted node is a writable primary');
+      }
+      this.release(g, outcome.server, 'hint');
+      this.tick(true);
+    });
+  }
+
+  /**
+   * The gate a releasing login must pass: the database's own when it asks for a writable server;
+   * else (auto before its first login, any) a writable one, since the pause was for the primary.
+   */
+  private gateFor(g: Group): Gate | undefined {
+    const gate = this.deps.connector.gateOf(g.entry.pool.database, g.entry.db);
+    return gate === 'read-write' || gate === 'primary' ? undefined : 'read-write';
   }
 
   /** The Patroni REST URL configured for this address in any database, or null. */
@@ -215,7 +254,7 @@ export class PromotionWatch {
 
   /** A login through the group's configured address, judged by its gate: the first that passes releases the group. */
   private loginThrough(g: Group, logins: Hedged, now: number): void {
-    const attempt = this.deps.connector.connect(g.entry).then(
+    const attempt = this.deps.connector.connect(g.entry, this.gateFor(g)).then(
       (server) => server,
       () => null,
     );
@@ -225,14 +264,13 @@ export class PromotionWatch {
         server.close(Disconnect.Verification);
         return;
       }
-      this.release(g, server);
+      this.release(g, server, this.nodeDown ? 'probe' : 'hint');
     });
   }
 
-  private release(g: Group, server: ServerConn): void {
+  private release(g: Group, server: ServerConn, how: 'probe' | 'hint'): void {
     this.released.add(g.key);
     const pause = this.deps.pause;
-    const how = this.nodeDown ? 'probe' : 'hint';
     const state = pause.globalState;
     this.deps.logger.info(
       { event: 'primary-confirmed', node: this.scope?.node ?? [...this.hints.keys()].join(','), via: `${server.address.host}:${server.address.port}`, databases: [...g.databases], how, verifyMs: Date.now() - this.started },

@@ -41,7 +41,7 @@ export function longestStall(t: CommitTimeline, from: number, to: number): { ms:
     if (c - prev > best.ms) best = { ms: c - prev, at: prev };
     prev = c;
   }
-  if (to - prev > best.ms && prev > from) best = { ms: 0, at: prev }; // trailing quiet time is not a stall of this event
+  // The quiet time after the last commit (the run ended) is not a stall of this event.
   return best;
 }
 

@@ -133,8 +133,8 @@ async function writable(host: string, port: number, user: string, password: stri
 }
 
 export interface Watch {
-  /** Per node: writable and leader. */
-  readonly nodes: Map<string, Sample[]>;
+  /** Per node: accepts a write (a login, not in recovery), and holds the leader lock (GET /primary 200), sampled apart. */
+  readonly nodes: Map<string, { writable: Sample[]; leader: Sample[] }>;
   /** A login through the Service lands on a writable server. */
   readonly service: Sample[];
 }
@@ -151,13 +151,12 @@ export function watchCluster(bed: Pick<Bed, 'cluster' | 'haproxy'>): { stop(): P
       await new Promise((r) => setTimeout(r, 25));
     }
   };
-  const loops = cluster.nodes.map((n) => {
-    const samples: Sample[] = [];
+  // Two loops per node, so that a slow answer of one (Patroni's REST API is slow while it promotes)
+  // does not delay the samples of the other.
+  const loops = cluster.nodes.flatMap((n) => {
+    const samples = { writable: [] as Sample[], leader: [] as Sample[] };
     result.nodes.set(n.name, samples);
-    return loop(samples, async () => {
-      const [w, l] = await Promise.all([writable('127.0.0.1', n.pgPort, user, password), restPrimary(n.restUrl)]);
-      return w && l;
-    });
+    return [loop(samples.writable, () => writable('127.0.0.1', n.pgPort, user, password)), loop(samples.leader, () => restPrimary(n.restUrl))];
   });
   loops.push(loop(result.service, () => writable(haproxy.host, haproxy.port, user, password)));
   return {
@@ -190,15 +189,18 @@ export function longestDown(samples: readonly Sample[], from: number, to: number
   return best;
 }
 
-/** The merged "some node is primary" samples of every node, in time order. */
+/** "Some node is primary" (its latest write sample and its latest leader sample both up), at every sample, in time order. */
 export function anyPrimary(watch: Watch): Sample[] {
-  const events: { at: number; node: string; up: boolean }[] = [];
-  for (const [node, samples] of watch.nodes) for (const s of samples) events.push({ at: s.at, node, up: s.up });
+  const events: { at: number; key: string; up: boolean }[] = [];
+  for (const [node, samples] of watch.nodes) {
+    for (const s of samples.writable) events.push({ at: s.at, key: `${node} writable`, up: s.up });
+    for (const s of samples.leader) events.push({ at: s.at, key: `${node} leader`, up: s.up });
+  }
   events.sort((a, b) => a.at - b.at);
   const state = new Map<string, boolean>();
   return events.map((e) => {
-    state.set(e.node, e.up);
-    return { at: e.at, up: [...state.values()].some(Boolean) };
+    state.set(e.key, e.up);
+    return { at: e.at, up: [...watch.nodes.keys()].some((n) => state.get(`${n} writable`) === true && state.get(`${n} leader`) === true) };
   });
 }
 
@@ -298,6 +300,9 @@ export async function runScenario(bed: Bed, spec: ScenarioSpec): Promise<Row[]> 
   const watch = await watcher.stop();
   const end = Date.now();
   await spec.after?.(bed);
+  // PGRELAY_PATRONI_DUMP=DIR keeps what each row was computed from, for a closer look.
+  const dump = process.env['PGRELAY_PATRONI_DUMP'];
+  if (dump !== undefined) writeFileSync(join(dump, `${spec.name.replace(/\W+/g, '-')}-${t0}.json`), JSON.stringify({ scenario: spec.name, t0, end, watch: { nodes: Object.fromEntries(watch.nodes), service: watch.service }, writers: written, benchDir: dir }));
   const primaryGap = longestDown(anyPrimary(watch), t0, end);
   const serviceGap = longestDown(watch.service, t0, end);
   const checks = await Promise.all(bed.instances.map((inst) => pgbench([...inst.conn, '-c', '4', '-j', '2', '-T', '2', 'postgres'], {}, { timeoutMs: 60_000 })));
