@@ -13,11 +13,13 @@ export DEBIAN_FRONTEND=noninteractive
 # HAProxy as the primary Service of the runbook topology; the benchmark smoke test PgBouncer).
 # The metrics tests run Debian's prometheus-pgbouncer-exporter against PgBouncer and pgrelay, and
 # check the alert rules with promtool (package prometheus). The TLS tests make their CA and
-# certificates with openssl.
+# certificates with openssl. The driver matrix (test/drivers) runs psycopg 3 and pgjdbc on a
+# headless JRE.
 if [ "${1:-}" = "--test" ]; then
   shift
   set -- patroni etcd-server etcd-client python3-etcd python3-psycopg2 haproxy pgbouncer \
-    prometheus-pgbouncer-exporter prometheus openssl "$@"
+    prometheus-pgbouncer-exporter prometheus openssl \
+    python3-psycopg libpostgresql-jdbc-java default-jre-headless "$@"
 fi
 
 is_root() { [ "$(id -u)" -eq 0 ]; }

@@ -83,6 +83,44 @@ export function bindPrefix(buf: Buffer, start: number, end: number, portalEnd: n
   return out;
 }
 
+/** Query with `text`. */
+export function queryMessage(text: string): Buffer {
+  const body = Buffer.from(`${text}\0`, 'utf8');
+  const out = header(Frontend.Query, body.length);
+  body.copy(out, 5);
+  return out;
+}
+
+/** Parse of the unnamed statement with `text` and no parameter types. */
+export function unnamedParse(text: string): Buffer {
+  return parseMessage(Buffer.from([0]), Buffer.from(`${text}\0\0\0`, 'utf8'));
+}
+
+/** Whether the SQL at buf[pos, end) starts with DEALLOCATE (after whitespace), letter case aside. */
+export function startsWithDeallocate(buf: Buffer, pos: number, end: number): boolean {
+  while (pos < end && (buf[pos] === 0x20 || (buf[pos]! >= 0x09 && buf[pos]! <= 0x0d))) pos++;
+  if (end - pos < 10) return false;
+  for (let i = 0; i < 10; i++) if ((buf[pos + i]! | 0x20) !== DEALLOCATE[i]) return false;
+  return true;
+}
+const DEALLOCATE = Buffer.from('deallocate');
+
+/**
+ * The statement name of a SQL `DEALLOCATE [PREPARE] name` (one statement, an optional ';') at
+ * buf[pos, end), as PostgreSQL looks it up: an unquoted name with ASCII letters folded to lower
+ * case, a quoted one as written; in the client's bytes (a latin1 string, as client names are kept).
+ * Null for anything else (DEALLOCATE ALL, several statements, comments): the server runs those.
+ */
+export function deallocateTarget(buf: Buffer, pos: number, end: number): string | null {
+  const m = DEALLOCATE_NAME.exec(buf.toString('latin1', pos, end));
+  if (m === null) return null;
+  const name = m[1]!;
+  if (name.startsWith('"')) return name.slice(1, -1).replace(/""/g, '"');
+  const folded = name.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  return folded === 'all' ? null : folded;
+}
+const DEALLOCATE_NAME = /^[ \t\n\r\f\v]*deallocate[ \t\n\r\f\v]+(?:prepare[ \t\n\r\f\v]+)?("(?:[^"]|"")+"|[A-Za-z_\x80-\xff][A-Za-z0-9_$\x80-\xff]*)[ \t\n\r\f\v]*;?[ \t\n\r\f\v]*$/i;
+
 /** Describe ('S') of the statement `nameZ`. */
 export function describeStatement(nameZ: Buffer): Buffer {
   const out = header(DESCRIBE, 1 + nameZ.length);

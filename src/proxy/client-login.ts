@@ -256,14 +256,12 @@ export class ClientLogin {
     }
     const settings = this.ctx.config.settings;
     const ignored = new Set(settings.ignoreStartupParameters.map((p) => p.toLowerCase()));
+    // -c name=value, --name=value: each becomes a setting like a startup parameter of its own.
+    // PostgreSQL applies them first, so a startup parameter of the same name wins.
+    const options = params.get('options');
+    if (options !== undefined) for (const s of parseOptions(options)) this.acceptSetting(s.name, s.value, ignored);
     for (const [key, value] of params) {
-      if (STARTUP_KEYS.has(key)) continue;
-      if (key === 'options') {
-        // -c name=value, --name=value: each becomes a setting like a startup parameter of its own.
-        for (const s of parseOptions(value)) this.acceptSetting(s.name, s.value, ignored);
-      } else {
-        this.acceptSetting(key, value, ignored);
-      }
+      if (!STARTUP_KEYS.has(key) && key !== 'options') this.acceptSetting(key, value, ignored);
     }
     if (settings.applicationNameAddHost) {
       const app = this.params.get('application_name') ?? '';

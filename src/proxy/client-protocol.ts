@@ -10,7 +10,7 @@
 
 import { FrameScanner, frameModes, Verdict, type SplicingSink } from '../protocol/frame-scanner.js';
 import { Frontend, TxStatus } from '../protocol/message-types.js';
-import { TargetKind } from '../protocol/statement-messages.js';
+import { startsWithDeallocate, TargetKind } from '../protocol/statement-messages.js';
 import { ClientStatements, type FrameStep } from './client-statements.js';
 import { Expect, ReplyQueue } from './reply-queue.js';
 
@@ -21,11 +21,14 @@ export const CLIENT_FRAMES = frameModes(
   [],
 );
 
-/** With prepared-statement tracking: the four frames that may name a statement are decided on their first bytes. */
+/**
+ * With prepared-statement tracking: the frames that may name a statement are decided on their
+ * first bytes, and so are Query and the unnamed Parse, which may be a SQL DEALLOCATE of one.
+ */
 export const TRACKING_CLIENT_FRAMES = frameModes(
-  [Frontend.Query, Frontend.Sync, Frontend.FunctionCall, Frontend.Terminate, Frontend.Execute, Frontend.Flush, Frontend.CopyDone, Frontend.CopyFail],
+  [Frontend.Sync, Frontend.FunctionCall, Frontend.Terminate, Frontend.Execute, Frontend.Flush, Frontend.CopyDone, Frontend.CopyFail],
   [],
-  [Frontend.Parse, Frontend.Bind, Frontend.Describe, Frontend.Close],
+  [Frontend.Query, Frontend.Parse, Frontend.Bind, Frontend.Describe, Frontend.Close],
 );
 
 /**
@@ -134,11 +137,7 @@ export class ClientProtocol implements ProtocolPosition, SplicingSink {
         }
         return true;
       case Frontend.Query:
-        this.events.onQuery();
-        // After an extended-protocol error the server skips a Query until Sync: no answer comes.
-        if (q !== null && q.skipUntilSync) return true;
-        this.outstanding++;
-        q?.push(Expect.Query);
+        this.sentQuery();
         return true;
       case Frontend.FunctionCall:
         if (q !== null && q.skipUntilSync) return true;
@@ -161,19 +160,35 @@ export class ClientProtocol implements ProtocolPosition, SplicingSink {
     }
   }
 
+  /** A Query that goes to the server. */
+  private sentQuery(): void {
+    this.events.onQuery();
+    const q = this.replies;
+    // After an extended-protocol error the server skips a Query until Sync: no answer comes.
+    if (q !== null && q.skipUntilSync) return;
+    this.outstanding++;
+    q?.push(Expect.Query);
+  }
+
   /**
-   * Tracking only: a Parse, Bind, Describe or Close. Those that use only the unnamed statement
-   * (or a portal) are forwarded; those that name a statement are taken.
+   * Tracking only: a Query, Parse, Bind, Describe or Close. Those that use only the unnamed
+   * statement (or a portal) are forwarded; those that name a statement are taken, and so are
+   * the Query or unnamed Parse of a SQL DEALLOCATE (it may name one of the client's statements).
    */
   onDecide(type: number, length: number, buf: Buffer, start: number, avail: number): Verdict {
-    this.unsynced = true;
     const body = start + 5;
     const last = start + avail;
+    if (type === Frontend.Query) {
+      if (startsWithDeallocate(buf, body, last)) return Verdict.Take;
+      this.sentQuery();
+      return Verdict.Forward;
+    }
+    this.unsynced = true;
     let named: boolean;
     if (length <= 4) {
       named = false; // malformed; the server will say so
     } else if (type === Frontend.Parse) {
-      named = buf[body] !== 0;
+      named = buf[body] !== 0 || startsWithDeallocate(buf, body + 1, last);
     } else if (type === Frontend.Bind) {
       // portal name, then statement name
       const portalEnd = buf.indexOf(0, body);
@@ -193,9 +208,14 @@ export class ClientProtocol implements ProtocolPosition, SplicingSink {
     this.events.onRun!(carry, chunk, from, to);
   }
 
-  /** Tracking only: a frame that names a statement (or one whose names outran the peek). */
+  /** Tracking only: a frame that names a statement (or one whose names outran the peek), or a SQL DEALLOCATE. */
   onTaken(type: number, buf: Buffer, start: number, end: number): void {
     const q = this.replies!;
+    if (type === Frontend.Query) {
+      this.events.onQuery();
+      if (q.skipUntilSync) return; // the server skips it; nothing is sent
+      this.outstanding++;
+    }
     const step = this.names!.stepFor(type, buf, start, end, q.pushed);
     if (q.skipUntilSync) {
       // The server skips it: nothing is sent, and what it did to the names is undone.

@@ -13,17 +13,21 @@ import { Frontend } from '../protocol/message-types.js';
 import {
   bindPrefix,
   CloseComplete,
+  cstringEnd,
+  deallocateTarget,
   describeStatement,
   duplicateStatementError,
   parseMessage,
   ParseComplete,
   PROBE_SQLSTATE,
   ProbeParse,
+  queryMessage,
   readBind,
   readParse,
   readTarget,
   TargetKind,
   unknownStatementError,
+  unnamedParse,
 } from '../protocol/statement-messages.js';
 
 /** Counters of the tracking, bumped as plain fields (metrics read them). */
@@ -39,7 +43,7 @@ export interface PreparedCounters {
 /** Shared by clients that never named a statement (never written: the first name makes a map). */
 const NO_NAMES: Map<string, ClientName> = new Map();
 
-const Op = { Parse: 0, Bind: 1, Describe: 2, Close: 3, Probe: 4, Forward: 5 } as const;
+const Op = { Parse: 0, Bind: 1, Describe: 2, Close: 3, Probe: 4, Forward: 5, Deallocate: 6 } as const;
 type Op = (typeof Op)[keyof typeof Op];
 
 /** A frame that names a statement, as it waits to be written to a server. */
@@ -71,7 +75,7 @@ export class FrameStep extends StatementStep {
 
   /** Makes the step independent of the read buffer (it is held until a server is linked). */
   keep(): void {
-    if (this.op !== Op.Bind && this.op !== Op.Forward) return;
+    if (this.op !== Op.Bind && this.op !== Op.Forward && this.op !== Op.Deallocate) return;
     this.buf = Buffer.from(this.buf.subarray(this.start, this.end));
     this.end -= this.start;
     this.portalEnd -= this.start;
@@ -125,6 +129,22 @@ export class FrameStep extends StatementStep {
       case Op.Forward:
         out.push(this.buf.subarray(this.start, this.end));
         return;
+      case Op.Deallocate: {
+        // SQL DEALLOCATE of one of the client's names: the server's statement stays (others use
+        // it). What runs instead deallocates a statement made for the purpose, so the client gets
+        // the server's own replies, errors included (25P02 in a failed transaction).
+        const probe = `pgrelay_dealloc_${server.nextProbe++}`;
+        server.ownDeallocates++;
+        this.injected = true;
+        if (this.expect === Expect.Query) {
+          // One Query: its extra CommandComplete (PREPARE) is swallowed.
+          out.push(queryMessage(`PREPARE ${probe} AS SELECT 1; DEALLOCATE ${probe}`));
+        } else {
+          // The unnamed Parse of the extended protocol: the inserted Parse's ParseComplete is swallowed.
+          out.push(parseMessage(Buffer.from(`${probe}\0`), Buffer.from('SELECT 1\0\0\0')), unnamedParse(`DEALLOCATE ${probe}`));
+        }
+        return;
+      }
       case Op.Close:
         return;
     }
@@ -181,9 +201,19 @@ export class ClientStatements implements NameTable {
    */
   stepFor(type: number, buf: Buffer, start: number, end: number, seq: number): FrameStep {
     switch (type) {
+      case Frontend.Query: {
+        const textEnd = cstringEnd(buf, start + 5, end);
+        return this.deallocate(Expect.Query, buf, start, end, start + 5, textEnd < 0 ? end : textEnd);
+      }
       case Frontend.Parse: {
         const p = readParse(buf, start, end);
         if (p === null) return this.forward(Expect.Parse, buf, start, end);
+        if (p.nameEnd === start + 5) {
+          // The unnamed statement: a SQL DEALLOCATE (taken for that), without parameter types.
+          const textEnd = cstringEnd(buf, p.nameEnd + 1, end);
+          if (buf.readInt16BE(textEnd + 1) !== 0) return this.forward(Expect.Parse, buf, start, end);
+          return this.deallocate(Expect.Parse, buf, start, end, p.nameEnd + 1, textEnd);
+        }
         const bytes = buf.subarray(start + 5, p.nameEnd);
         const name = bytes.toString('latin1');
         if (this.map.has(name)) {
@@ -243,6 +273,21 @@ export class ClientStatements implements NameTable {
       return step;
     }
     return new FrameStep(this, entry.statement, op, expect, buf, start, end, portalEnd, nameEnd, entry.bytes);
+  }
+
+  /**
+   * A Query or unnamed Parse whose SQL (buf[from, to)) starts with DEALLOCATE. When it names one of
+   * the client's statements (a driver evicting from its cache, as psycopg does), the name goes now
+   * and its reply will say DEALLOCATE; anything else is the server's to run.
+   */
+  private deallocate(expect: Expect, buf: Buffer, start: number, end: number, from: number, to: number): FrameStep {
+    const name = deallocateTarget(buf, from, to);
+    const entry = name === null ? undefined : this.map.get(name);
+    if (entry === undefined) return this.forward(expect, buf, start, end);
+    this.map.delete(entry.name);
+    const step = new FrameStep(this, null, Op.Deallocate, expect, buf, start, end);
+    step.removed = entry;
+    return step;
   }
 
   private forward(expect: Expect, buf: Buffer, start: number, end: number): FrameStep {

@@ -404,6 +404,7 @@ export class ServerConn implements PoolServer, SplicingSink {
         q.clear();
         this.discard(Disconnect.InvalidServerMessage, 'replies left unmatched at the end of a transaction');
       } else {
+        if (this.statements !== null) this.statements.ownDeallocates = 0;
         // A client's SQL PREPARE must not reach the next client; server_reset_query_always
         // cleans the session before anyone else can get it.
         this.resetThenRelease([this.sqlStatementsTouched ? 'DEALLOCATE ALL' : '', this.resetOnRelease]);
@@ -431,14 +432,14 @@ export class ServerConn implements PoolServer, SplicingSink {
         this.taken = Taken.Error;
         return Verdict.Take;
       case Backend.ParseComplete: {
-        if (kind === Expect.Parse) return this.popped(q, Verdict.Forward);
         const step = q.headStep;
-        if ((kind === Expect.Bind || kind === Expect.Describe) && step !== undefined && step.injected && !step.injectDone) {
-          // The Parse pgrelay put before the client's Bind/Describe: the statement exists now.
+        if (step !== undefined && step.injected && !step.injectDone && kind !== Expect.Query) {
+          // The Parse pgrelay put before the client's frame: the statement exists now.
           step.injectDone = true;
           this.taken = Taken.Drop;
           return Verdict.Take;
         }
+        if (kind === Expect.Parse) return this.popped(q, Verdict.Forward);
         return this.desync(type, kind);
       }
       case Backend.BindComplete:
@@ -460,7 +461,15 @@ export class ServerConn implements PoolServer, SplicingSink {
       case Backend.EmptyQueryResponse: {
         const observe = type === Backend.CommandComplete ? Verdict.Observe : Verdict.Forward;
         if (kind === Expect.Execute) return this.popped(q, observe);
-        return kind === Expect.Query ? observe : this.desync(type, kind);
+        if (kind !== Expect.Query) return this.desync(type, kind);
+        const step = q.headStep;
+        if (step !== undefined && step.injected && !step.injectDone && type === Backend.CommandComplete) {
+          // The PREPARE pgrelay put in front of a client's SQL DEALLOCATE.
+          step.injectDone = true;
+          this.taken = Taken.Drop;
+          return Verdict.Take;
+        }
+        return observe;
       }
       case Backend.PortalSuspended:
         return kind === Expect.Execute ? this.popped(q, Verdict.Forward) : this.desync(type, kind);
@@ -549,7 +558,9 @@ export class ServerConn implements PoolServer, SplicingSink {
     const code = fields.get('C') ?? '';
     const kind = q.headKind;
     if (kind === 0 || kind === Expect.Sync || kind === Expect.Query || kind === Expect.FunctionCall) {
-      // A simple query's error (or COMMIT failing at Sync): nothing is skipped.
+      // A simple query's error (or COMMIT failing at Sync): nothing is skipped. A DEALLOCATE of a
+      // client's name that failed (in a failed transaction) leaves the name.
+      if (kind === Expect.Query) q.headStep?.undo();
       return code === '26000' && kind === Expect.Query ? withHint(buf, start, end, SQL_PREPARE_HINT) : frame;
     }
     let out: Buffer = frame;
@@ -595,6 +606,12 @@ export class ServerConn implements PoolServer, SplicingSink {
         this.statementsDropped();
         return;
       case 'DEALLOCATE':
+        if (this.statements !== null && this.statements.ownDeallocates > 0) {
+          this.statements.ownDeallocates--;
+          return;
+        }
+        if (this.replies !== null || this.state === ServerState.internal) this.sqlStatementsTouched = true;
+        return;
       case 'PREPARE':
         if (this.replies !== null || this.state === ServerState.internal) this.sqlStatementsTouched = true;
         return;

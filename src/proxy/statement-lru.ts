@@ -9,6 +9,10 @@ export class ServerStatements {
   private readonly lru = new Map<Statement, true>();
   /** The connection is gone: nothing is recorded any more (late undos of its client change nothing). */
   private retired = false;
+  /** Numbers the statements made only to be deallocated (a client's SQL DEALLOCATE of its own name). */
+  nextProbe = 1;
+  /** Such DEALLOCATEs sent and not yet answered: their CommandComplete is not a client's own DEALLOCATE. */
+  ownDeallocates = 0;
 
   get size(): number {
     return this.lru.size;

@@ -5,10 +5,18 @@
 
 import { serialize } from '../../src/protocol/frontend-messages.js';
 
-/** One step of a client's script. Simple ops are one Query; extended ones are Parse/Bind/Execute. */
+/**
+ * One step of a client's script. Simple ops are one Query; extended ones are Parse/Bind/Execute
+ * of the unnamed statement. Named ones: 'xn' prepares a statement under its own name, binds,
+ * executes and closes it; 'prep' prepares the statement "keep" (select 1) with a Sync, and 'xs'
+ * binds and executes it (on whichever server the client has by then).
+ */
 export type Op =
   | { readonly k: 'q'; readonly s: Stmt; readonly tag?: string }
   | { readonly k: 'x'; readonly s: Stmt; readonly tag?: string }
+  | { readonly k: 'xn'; readonly s: Stmt; readonly tag?: string; readonly name: string }
+  | { readonly k: 'xs' }
+  | { readonly k: 'prep' }
   | { readonly k: 'copy'; readonly tags: readonly string[] }
   | { readonly k: 'sync' }
   | { readonly k: 'flush' };
@@ -45,7 +53,7 @@ export interface Frame {
   readonly bytes: Buffer;
   /** The op it belongs to (index into the script's ops). */
   readonly op: number;
-  readonly kind: 'Q' | 'P' | 'B' | 'E' | 'S' | 'H' | 'd' | 'c';
+  readonly kind: 'Q' | 'P' | 'B' | 'E' | 'S' | 'H' | 'd' | 'c' | 'C';
 }
 
 /** The frames of one op. */
@@ -56,6 +64,17 @@ export function framesOf(op: Op, index: number): Frame[] {
       return [f('Q', serialize.query(sqlOf(op.s, op.tag)))];
     case 'x':
       return [f('P', serialize.parse({ text: sqlOf(op.s, op.tag) })), f('B', serialize.bind()), f('E', serialize.execute())];
+    case 'xn':
+      return [
+        f('P', serialize.parse({ name: op.name, text: sqlOf(op.s, op.tag) })),
+        f('B', serialize.bind({ statement: op.name })),
+        f('E', serialize.execute()),
+        f('C', serialize.close({ type: 'S', name: op.name })),
+      ];
+    case 'prep':
+      return [f('P', serialize.parse({ name: 'keep', text: sqlOf('select', undefined) })), f('S', serialize.sync())];
+    case 'xs':
+      return [f('B', serialize.bind({ statement: 'keep' })), f('E', serialize.execute())];
     case 'copy':
       return [
         f('Q', serialize.query(`copy ${TABLE} (tag) from stdin`)),
@@ -135,8 +154,14 @@ export function runModel(ops: readonly Op[]): ModelRun {
         simple((op as { s: Stmt }).s, (op as { tag?: string }).tag);
         readies.push({ frame: j, status: status() });
       }
+    } else if (fr.kind === 'B') {
+      // A Bind with no Parse before it (of "keep"): in a failed transaction block PostgreSQL
+      // refuses it (25P02) and skips until Sync. Other Binds follow their Parse.
+      if (op.k === 'xs' && txn === 'failed') skip = true;
+    } else if (fr.kind === 'C') {
+      // Close of a statement: nothing to commit or roll back.
     } else if (fr.kind === 'P') {
-      const s = (op as { s: Stmt }).s;
+      const s = op.k === 'prep' ? 'select' : (op as { s: Stmt }).s;
       if (s === 'parse-error') {
         fail();
         skip = true;
@@ -145,7 +170,7 @@ export function runModel(ops: readonly Op[]): ModelRun {
         skip = true;
       }
     } else if (fr.kind === 'E') {
-      extended((op as { s: Stmt }).s, (op as { tag?: string }).tag);
+      extended(op.k === 'xs' ? 'select' : (op as { s: Stmt }).s, (op as { tag?: string }).tag);
     }
     committed.push(new Set(done));
   }

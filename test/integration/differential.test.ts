@@ -18,8 +18,11 @@ interface Msg {
   body: Buffer;
 }
 
-/** Logs in with trust, sends each script step, collects messages until the expected ReadyForQuery count. */
-async function session(port: number, steps: { send: Buffer; readyCount: number }[]): Promise<Msg[][]> {
+/**
+ * Logs in with trust, sends each script step, collects messages until the expected ReadyForQuery
+ * count. `between` runs after each step's replies.
+ */
+async function session(port: number, steps: { send: Buffer; readyCount: number }[], between?: (replies: Msg[]) => Promise<void>): Promise<Msg[][]> {
   const socket = net.connect(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
@@ -55,6 +58,7 @@ async function session(port: number, steps: { send: Buffer; readyCount: number }
   for (const step of steps) {
     socket.write(step.send);
     results.push(await readUntilReady(step.readyCount));
+    await between?.(results[results.length - 1]!);
   }
   socket.end(serialize.end());
   return results;
@@ -85,6 +89,86 @@ t.test('replies are identical straight and through pgrelay', async (t) => {
   for (let i = 0; i < script.length; i++) {
     const d = direct[i]!.map((m) => `${m.type}:${m.body.toString('hex')}`);
     const p = proxied[i]!.map((m) => `${m.type}:${m.body.toString('hex')}`);
+    t.same(p, d, `step ${i} (${direct[i]!.map((m) => m.type).join('')})`);
+  }
+});
+
+// Named prepared statements: pgrelay renames them, prepares them on whichever server the session
+// gets, answers Close itself, and turns a SQL DEALLOCATE of a client's name into one the server
+// answers; what the client reads is still exactly what PostgreSQL sends. After each step the
+// servers are closed (RECONNECT), so every step runs on a server that has none of the statements.
+const P = (name: string, text: string, types: number[] = []): Buffer => serialize.parse({ name, text, types });
+const B = (statement: string, values: string[] = [], portal = ''): Buffer => serialize.bind({ statement, values, portal });
+const Dp = (portal = ''): Buffer => serialize.describe({ type: 'P', name: portal });
+const E = (portal = ''): Buffer => serialize.execute({ portal });
+const S = (): Buffer => serialize.sync();
+const cat = (...b: Buffer[]): Buffer => Buffer.concat(b);
+
+const prepared = [
+  { send: cat(P('s1', 'select $1::int + 1 as n', [23]), B('s1', ['41']), Dp(), E(), S()), readyCount: 1 },
+  { send: cat(B('s1', ['1']), Dp(), E(), S()), readyCount: 1 },
+  { send: cat(serialize.describe({ type: 'S', name: 's1' }), S()), readyCount: 1 },
+  { send: cat(serialize.close({ type: 'S', name: 's1' }), P('s1', "select 'again' as t"), B('s1'), Dp(), E(), S()), readyCount: 1 },
+  { send: cat(serialize.close({ type: 'S', name: 'never_made' }), S()), readyCount: 1 },
+  { send: cat(P('s2', 'selec 1'), B('s2'), E(), S()), readyCount: 1 },
+  { send: cat(P('s3', 'select 3'), B('s3'), E(), P('s4', 'select $1::text', [25]), B('s4', ['four']), E(), S(), B('s3'), E(), B('s4', ['again']), E(), S()), readyCount: 2 },
+  { send: serialize.query('begin'), readyCount: 1 },
+  { send: cat(B('s3', [], 'por'), E('por'), B('s4', ['in tx']), E(), S()), readyCount: 1 },
+  { send: serialize.query('commit'), readyCount: 1 },
+  { send: serialize.query('deallocate s3'), readyCount: 1 },
+  { send: cat(P('', 'DEALLOCATE PREPARE s4'), B(''), Dp(), E(), S()), readyCount: 1 },
+  { send: cat(P('s5', 'select 5'), S()), readyCount: 1 },
+  { send: serialize.query('deallocate all'), readyCount: 1 },
+  { send: cat(P('s5', 'select 55'), B('s5'), E(), S()), readyCount: 1 },
+];
+
+t.test('named prepared statements: replies identical straight and through pgrelay, on servers that change', async (t) => {
+  const direct = await session(cluster.port, prepared);
+  const before = relay.app.control.servers().map((s) => s.id);
+  const proxied = await session(relay.port, prepared, async (replies) => {
+    // Inside a transaction the session keeps its server (and its statements).
+    if (replies[replies.length - 1]!.body[0] !== 0x49) return;
+    relay.app.control.reconnect();
+    await relay.app.control.waitClose();
+  });
+  const used = relay.app.control.servers().map((s) => s.id);
+  t.notOk(used.some((id) => before.includes(id)), 'the servers of the start are gone');
+  for (let i = 0; i < prepared.length; i++) {
+    const d = direct[i]!.map((m) => `${m.type}:${m.body.toString('hex')}`);
+    const p = proxied[i]!.map((m) => `${m.type}:${m.body.toString('hex')}`);
+    t.same(p, d, `step ${i} (${direct[i]!.map((m) => m.type).join('')})`);
+  }
+});
+
+/** S, V, C and M of an ErrorResponse (the fields pgrelay writes when it answers for PostgreSQL). */
+function mainFields(m: Msg): string {
+  const out: string[] = [];
+  let i = 0;
+  while (i < m.body.length && m.body[i] !== 0) {
+    const end = m.body.indexOf(0, i + 1);
+    if ('SVCM'.includes(String.fromCharCode(m.body[i]!))) out.push(m.body.toString('utf8', i, end));
+    i = end + 1;
+  }
+  return out.join('|');
+}
+
+// A Parse of a live name and a Bind/Describe of an unknown one: pgrelay answers with PostgreSQL's
+// severity, SQLSTATE and message (not its source file and line), at the same point, and the
+// server skips the rest until Sync as PostgreSQL does.
+const badNames = [
+  { send: cat(P('n1', 'select 1'), S()), readyCount: 1 },
+  { send: cat(P('n1', 'select 2'), B('n1'), E(), S()), readyCount: 1 },
+  { send: cat(B('nope'), E(), S()), readyCount: 1 },
+  { send: cat(serialize.describe({ type: 'S', name: 'nope' }), S()), readyCount: 1 },
+  { send: cat(B('n1'), E(), S()), readyCount: 1 },
+];
+
+t.test('pgrelay answers a bad name with PostgreSQL\'s severity, SQLSTATE and message', async (t) => {
+  const direct = await session(cluster.port, badNames);
+  const proxied = await session(relay.port, badNames);
+  for (let i = 0; i < badNames.length; i++) {
+    const d = direct[i]!.map((m) => (m.type === 'E' ? `E:${mainFields(m)}` : `${m.type}:${m.body.toString('hex')}`));
+    const p = proxied[i]!.map((m) => (m.type === 'E' ? `E:${mainFields(m)}` : `${m.type}:${m.body.toString('hex')}`));
     t.same(p, d, `step ${i} (${direct[i]!.map((m) => m.type).join('')})`);
   }
 });

@@ -199,6 +199,35 @@ t.test('DEALLOCATE ALL and DISCARD ALL from SQL drop the names and keep the book
   }
 });
 
+t.test("SQL DEALLOCATE of a client's own name (as psycopg evicts from its cache) answers as PostgreSQL does", async (t) => {
+  const relay = await relayOf(t);
+  const a = await client(t, relay);
+  const b = await client(t, relay);
+  // b shares the server's statement: a's DEALLOCATE must not take it away from b.
+  await send(b, 1, P('shared', 'select 5'), S());
+  await send(a, 1, P('_pg3_0', 'select 5'), S());
+  const simple = await send(a, 1, query('DEALLOCATE _pg3_0'));
+  t.equal(types(simple), 'CZ');
+  t.equal(simple[0]!.body.toString('latin1', 0, simple[0]!.body.length - 1), 'DEALLOCATE');
+  t.equal(errorOf(await send(a, 1, B('_pg3_0'), E(), S()))?.get('C'), '26000', 'the name is gone');
+  t.same(values(await send(b, 1, B('shared'), E(), S())), ['5'], "b's statement still works");
+  // psycopg 3.1 sends it through the extended protocol, with the unnamed statement.
+  await send(a, 1, P('Mixed', 'select 7'), S());
+  const ext2 = await send(a, 1, P('', 'DEALLOCATE PREPARE "Mixed"'), B(''), serialize.describe({ type: 'P', name: '' }), E(), S());
+  t.equal(types(ext2), '12nCZ');
+  t.equal(errorOf(await send(a, 1, B('Mixed'), E(), S()))?.get('C'), '26000');
+  // In a failed transaction PostgreSQL refuses it (25P02) and the statement stays.
+  await send(a, 1, P('kept', 'select 8'), S());
+  const failed = await send(a, 1, query('begin; select 1/0'));
+  t.equal(errorOf(failed)?.get('C'), '22012');
+  const refused = await send(a, 1, query('deallocate kept'));
+  t.equal(errorOf(refused)?.get('C'), '25P02');
+  t.equal(types(await send(a, 1, query('rollback'))), 'CZ');
+  t.same(values(await send(a, 1, B('kept'), E(), S())), ['8'], 'kept');
+  // A name the client does not have is the server's business (26000, with the hint).
+  t.equal(errorOf(await send(a, 1, query('deallocate nothing_here')))?.get('C'), '26000');
+});
+
 t.test('SQL PREPARE works inside its transaction, fails clearly after it, and never reaches another client', async (t) => {
   const relay = await relayOf(t);
   const a = await client(t, relay);

@@ -1,6 +1,6 @@
 // The transaction-boundary property, on real PostgreSQL: random client message streams (simple
-// and extended queries, pipelines with and without Sync, Flush, COPY, BEGIN/COMMIT/ROLLBACK,
-// errors), cut at random points by a client that vanishes or by every server connection being
+// and extended queries, named prepared statements that pgrelay tracks from server to server,
+// pipelines with and without Sync, Flush, COPY, BEGIN/COMMIT/ROLLBACK, errors), cut at random points by a client that vanishes or by every server connection being
 // cut, through pgrelay with a pool smaller than the number of clients. After each case:
 // - every client saw exactly what PostgreSQL itself sends for its stream (the same script run
 //   straight against PostgreSQL), up to the fault, and a fault only as PostgreSQL could show it:
@@ -54,6 +54,9 @@ const arbRound: fc.Arbitrary<Round> = fc.oneof(
   fc.array(
     fc.oneof(
       { weight: 5, arbitrary: extendedStmt.map((s): Op => ({ k: 'x', s })) },
+      // Named statements: prepared, bound, executed and closed; and the one each client prepared first.
+      { weight: 2, arbitrary: extendedStmt.map((s): Op => ({ k: 'xn', s, name: '' })) },
+      { weight: 1, arbitrary: fc.constant<Op>({ k: 'xs' }) },
       { weight: 2, arbitrary: fc.constant<Op>({ k: 'sync' }) },
       { weight: 1, arbitrary: fc.constant<Op>({ k: 'flush' }) },
     ),
@@ -85,20 +88,26 @@ let caseNo = 0;
  */
 function script(spec: ClientSpec, prefix: string, client: number): Round[] {
   let n = 0;
+  let names = 0;
   const tag = (): string => `${prefix}${String(caseNo).padStart(5, '0')}-${client}-${String(n++).padStart(3, '0')}`;
+  const extendedOp = (op: Op): boolean => op.k === 'x' || op.k === 'xn' || op.k === 'xs';
   let unsynced = false;
-  return spec.rounds.map((round) => {
+  // Every client first prepares "keep" (used by 'xs' ops), in a round of its own.
+  const rounds: Round[] = [[{ k: 'prep' }], ...spec.rounds];
+  return rounds.map((round) => {
     const out: Op[] = [];
-    if (unsynced && round[0]!.k !== 'x' && round[0]!.k !== 'sync' && round[0]!.k !== 'flush') {
+    if (unsynced && !extendedOp(round[0]!) && round[0]!.k !== 'sync' && round[0]!.k !== 'flush') {
       out.push({ k: 'sync' });
       unsynced = false;
     }
     for (const op of round) {
       if (op.k === 'q' || op.k === 'x') out.push(op.s === 'insert' ? { ...op, tag: tag() } : op);
+      // A name of its own: one whose Close an error skipped is never used again.
+      else if (op.k === 'xn') out.push({ ...op, name: `n${names++}`, ...(op.s === 'insert' ? { tag: tag() } : {}) });
       else if (op.k === 'copy') out.push({ k: 'copy', tags: op.tags.map(() => tag()) });
       else out.push(op);
-      if (op.k === 'x') unsynced = true;
-      if (op.k === 'sync') unsynced = false;
+      if (extendedOp(op)) unsynced = true;
+      if (op.k === 'sync' || op.k === 'prep') unsynced = false;
     }
     return out;
   });
@@ -179,7 +188,7 @@ async function runClient(port: number, rounds: Round[], cut: ClientSpec['cut'] |
 }
 
 function framesIn(round: Round): number {
-  return round.reduce((n, op) => n + (op.k === 'x' ? 3 : op.k === 'copy' ? op.tags.length + 2 : 1), 0);
+  return round.reduce((n, op) => n + (op.k === 'x' ? 3 : op.k === 'xn' ? 4 : op.k === 'xs' || op.k === 'prep' ? 2 : op.k === 'copy' ? op.tags.length + 2 : 1), 0);
 }
 
 const hex = (m: WireMessage): string => `${m.type}:${m.body.toString('hex')}`;
