@@ -22,7 +22,8 @@ export interface HintResult {
 }
 
 export class PrimaryHints {
-  private watch: PromotionWatch | null = null;
+  /** The searches in progress: one per hook PAUSE for a node (two nodes' pauses may overlap), or one for hints. */
+  private readonly watches = new Set<PromotionWatch>();
   private watching = false;
   private readonly deps: WatchDeps;
 
@@ -38,9 +39,16 @@ export class PrimaryHints {
 
   /** A hook's PAUSE for one node took effect: look for the new primary until the pause ends. */
   watchPause(scope: NodeScope): void {
-    this.watch?.stop();
-    this.watch = new PromotionWatch(this.deps, scope);
-    this.watch.start();
+    this.prune();
+    for (const w of this.watches) if (w.scope?.node === scope.node) w.stop(); // the same node paused again: the new scope replaces it
+    this.prune();
+    const watch = new PromotionWatch(this.deps, scope);
+    this.watches.add(watch);
+    watch.start();
+  }
+
+  private prune(): void {
+    for (const w of this.watches) if (w.done) this.watches.delete(w);
   }
 
   hint(node: string, role = 'primary'): HintResult {
@@ -52,18 +60,21 @@ export class PrimaryHints {
     const paused = this.pause.globalState !== null || this.pause.pausedDatabases().length > 0;
     this.logger.info({ event: 'primary-hint', node, role, databases: [...databases], paused }, 'primary hint received');
     if (paused) {
-      if (this.watch === null || this.watch.done) {
-        this.watch = new PromotionWatch(this.deps, null);
-        this.watch.start();
+      this.prune();
+      if (this.watches.size === 0) {
+        const watch = new PromotionWatch(this.deps, null);
+        this.watches.add(watch);
+        watch.start();
       }
-      this.watch.hint(node);
+      for (const w of this.watches) w.hint(node);
     }
     return { node, databases: [...databases], paused, verifying: paused };
   }
 
   /** Stops the search (shutdown). */
   close(): void {
-    this.watch?.stop();
+    for (const w of this.watches) w.stop();
+    this.watches.clear();
   }
 
   /** Janitor: when the current upstream no longer holds the Patroni leader lock, retire its servers. */

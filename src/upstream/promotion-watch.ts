@@ -164,17 +164,20 @@ export class PromotionWatch {
       if (named !== undefined) this.loginToHinted(h, named, now);
       else this.probeHint(h, anyEntry, now);
     }
-    if (this.ready(now)) {
+    // Once a new primary may be there, every client of the held databases waits on the next login
+    // through their address: one stream per address (not per pool), so it runs at twice the pace.
+    const releasing = this.ready(now);
+    if (releasing) {
       for (const g of groups.values()) {
         let logins = this.groupLogins.get(g.key);
         if (logins === undefined) this.groupLogins.set(g.key, (logins = new Hedged()));
-        if (logins.due(now, interval, parallel, soon)) this.loginThrough(g, logins, now);
+        if (logins.due(now, interval / 2, parallel, soon)) this.loginThrough(g, logins, now);
       }
     }
     this.timer = setTimeout(() => {
       this.timer = null;
       this.tick();
-    }, Math.max(interval, 10));
+    }, Math.max(releasing ? interval / 2 : interval, 10));
     this.timer.unref();
   }
 
@@ -278,9 +281,11 @@ export class PromotionWatch {
     );
     if (this.scope !== null) {
       this.scope.release(g.key);
-      // Nothing left to hold: end the pause itself (logged and counted as a resume).
-      if (this.heldGroups().size === 0 && state !== null) pause.resume(null);
-      else pause.reapply();
+      pause.reapply();
+      // No pool left under the global pause (this scope's or another node's): end it, logged and
+      // counted as a resume.
+      const stillHeld = [...this.deps.registry.all()].some((e) => e.pool.isPaused && !pause.pausedDatabases().includes(e.pool.database));
+      if (!stillHeld && pause.globalState !== null) pause.resume(null);
     } else {
       if (state !== null && this.heldGroups().size === 0) pause.resume(null);
       for (const db of g.databases) if (pause.pausedDatabases().includes(db)) pause.resume(db);

@@ -4,7 +4,7 @@
 // "direct" names both nodes (host list + patroni_api), "service" names only the HAProxy. Each
 // instance carries its own pgbench during a scenario, and every scenario measures both.
 
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as http from 'node:http';
@@ -87,6 +87,11 @@ export async function startBed(opts: { topologies?: readonly Topology[] } = {}):
     instances,
     work,
     destroy: async () => {
+      const dump = process.env['PGRELAY_PATRONI_DUMP'];
+      if (dump !== undefined) {
+        for (const n of cluster.nodes) for (const f of [n.logFile, join(n.dir, 'hook.log')]) if (existsSync(f)) copyFileSync(f, join(dump, `${n.name}-${f.split('/').pop()}`));
+        copyFileSync(haproxy.logFile, join(dump, 'haproxy.log'));
+      }
       for (const i of instances) {
         await i.relay.stop();
         await i.adminGate.stop();
@@ -144,15 +149,26 @@ export function watchCluster(bed: Pick<Bed, 'cluster' | 'haproxy'>): { stop(): P
   const { user, password } = cluster.superuser;
   const result: Watch = { nodes: new Map(), service: [] };
   let running = true;
+  // A probe starts every 25 ms whether or not the earlier ones have answered (a login the Service
+  // holds while it retries a stopped node would otherwise blind the watch for its whole timeout);
+  // each sample is stamped when its answer arrives, and kept in that order.
   const loop = async (samples: Sample[], probe: () => Promise<boolean>): Promise<void> => {
+    const inFlight = new Set<Promise<void>>();
     while (running) {
-      const up = await probe();
-      samples.push({ at: Date.now(), up });
+      if (inFlight.size < 40) {
+        const p: Promise<void> = probe().then((up) => {
+          samples.push({ at: Date.now(), up });
+          inFlight.delete(p);
+        });
+        inFlight.add(p);
+      }
       await new Promise((r) => setTimeout(r, 25));
     }
+    await Promise.all(inFlight);
+    samples.sort((a, b) => a.at - b.at);
   };
-  // Two loops per node, so that a slow answer of one (Patroni's REST API is slow while it promotes)
-  // does not delay the samples of the other.
+  // Separate loops for writability and the leader lock, so that a slow answer of one (Patroni's
+  // REST API is slow while it promotes) does not delay the samples of the other.
   const loops = cluster.nodes.flatMap((n) => {
     const samples = { writable: [] as Sample[], leader: [] as Sample[] };
     result.nodes.set(n.name, samples);

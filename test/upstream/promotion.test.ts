@@ -147,3 +147,42 @@ t.test('a hint that arrives before the promotion does not drop the database from
   const at = await answered;
   t.ok(at - upAt < 500, `resumed ${at - upAt} ms after the promotion`);
 });
+
+t.test("two clusters' hooks pause at once: each search releases its own databases, and the pause ends", async (t) => {
+  const a = await pair(t);
+  const b = await pair(t);
+  const relay = await startRelay(a.primary, {
+    admin: true,
+    settings: { queryWaitTimeoutMs: 30_000, pauseMaxDurationMs: 60_000 },
+    databases: {
+      one: { dbname: 'postgres', hosts: [{ host: '127.0.0.1', port: a.primary.port }, { host: '127.0.0.1', port: a.standby.port }] },
+      two: { dbname: 'postgres', hosts: [{ host: '127.0.0.1', port: b.primary.port }, { host: '127.0.0.1', port: b.standby.port }] },
+    },
+  });
+  t.teardown(() => relay.stop());
+  const clients: pg.Client[] = [];
+  for (const database of ['one', 'two']) {
+    const c = new pg.Client({ connectionString: relay.url({ database }) });
+    c.on('error', () => undefined);
+    await c.connect();
+    await c.query('select 1');
+    t.teardown(() => c.end().catch(() => undefined));
+    clients.push(c);
+  }
+  t.equal((await relay.app.control.pause({ node: `127.0.0.1:${a.primary.port}`, timeoutMs: 3000 })).result, 'drained');
+  t.equal((await relay.app.control.pause({ node: `127.0.0.1:${b.primary.port}`, timeoutMs: 3000 })).result, 'drained');
+  const [one, two] = clients.map((c) => Promise.race([c.query('select 1').then(() => Date.now(), () => Infinity), new Promise<number>((r) => setTimeout(() => r(Infinity), 15_000).unref())]));
+  // Cluster b fails over first: only its database is released; a's node has not even stopped.
+  await b.primary.stop('fast');
+  await b.standby.promote();
+  const bUp = Date.now();
+  t.ok((await two!) - bUp < 1000, `two resumed ${(await two!) - bUp} ms after its promotion`);
+  await new Promise((r) => setTimeout(r, 300));
+  t.notOk(await isSettled(one!), 'one is still held: its node is still the primary, about to stop');
+  t.ok(relay.app.control.state().databases.find((d) => d.name === 'one')?.paused, 'one is still paused');
+  await a.primary.stop('fast');
+  await a.standby.promote();
+  const aUp = Date.now();
+  t.ok((await one!) - aUp < 1000, `one resumed ${(await one!) - aUp} ms after its promotion`);
+  t.notOk(relay.app.control.state().paused, 'the pause has ended');
+});
