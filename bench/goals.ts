@@ -2,7 +2,7 @@
 // readings: each goal says what was measured, against which bound, and whether it was met.
 // A goal whose workload was not run (or failed) is "not measured", never "met".
 
-import type { MemoryEntry, Ratio } from './report.js';
+import type { MemoryEntry, ModeRatio, Ratio } from './report.js';
 
 export const GoalVerdict = { met: 'met', missed: 'missed', notMeasured: 'not measured' } as const;
 export type GoalVerdict = (typeof GoalVerdict)[keyof typeof GoalVerdict];
@@ -39,7 +39,10 @@ const RATIO_GOALS: readonly RatioGoal[] = [
 /** Idle-client memory bound, in bytes of RSS per connection (settled reading). */
 export const MAX_IDLE_CLIENT_BYTES = 4 * 1024;
 
-export function evaluateGoals(ratios: readonly Ratio[], memory: readonly MemoryEntry[]): GoalResult[] {
+/** Client counts at which pgrelay's -M prepared must beat its own -M extended (same run). */
+const PREPARED_GOAL_CLIENTS = [16, 64];
+
+export function evaluateGoals(ratios: readonly Ratio[], memory: readonly MemoryEntry[], modeRatios: readonly ModeRatio[] = []): GoalResult[] {
   const out: GoalResult[] = [];
   for (const g of RATIO_GOALS) {
     const value = ratios.find((r) => r.workload === g.workload)?.[g.field] ?? null;
@@ -49,6 +52,12 @@ export function evaluateGoals(ratios: readonly Ratio[], memory: readonly MemoryE
     }
     const met = g.min !== undefined ? value >= g.min : value <= g.max!;
     out.push({ goal: g.goal, measured: `${value.toFixed(2)}×`, verdict: met ? GoalVerdict.met : GoalVerdict.missed });
+  }
+  // Preparing once saves the server's parse and plan: through pgrelay it must show.
+  for (const clients of PREPARED_GOAL_CLIENTS) {
+    const goal = `pgrelay -M prepared tps > its -M extended tps at -S c=${clients}`;
+    const value = modeRatios.find((m) => m.clients === clients)?.pgrelay ?? null;
+    out.push(value === null ? { goal, measured: 'n/a', verdict: GoalVerdict.notMeasured } : { goal, measured: `${value.toFixed(2)}×`, verdict: value > 1 ? GoalVerdict.met : GoalVerdict.missed });
   }
   const relay = memory.find((m) => m.target === 'pgrelay' && m.error === null);
   const perClient = relay?.bytesPerClientSettled ?? null;

@@ -44,6 +44,17 @@ export interface Ratio {
   p99VsDirect: number | null;
 }
 
+/**
+ * -M prepared against -M extended (both -S) at one client count, within one run: what preparing
+ * once saves (the server's parse and plan of every execution). pgrelay's is the target; direct
+ * PostgreSQL's is what the saving is when no proxy is in the way.
+ */
+export interface ModeRatio {
+  clients: number;
+  pgrelay: number | null;
+  direct: number | null;
+}
+
 export interface MemoryEntry extends Partial<IdleResult> {
   target: TargetName;
   error: string | null;
@@ -66,6 +77,8 @@ export interface Results {
   workloads: Workload[];
   cells: Cell[];
   ratios: Ratio[];
+  /** -M prepared / -M extended tps per client count (absent in results written before it existed). */
+  modeRatios?: ModeRatio[];
   memory: MemoryEntry[];
   framer: FramerResult[];
   notes: string[];
@@ -112,6 +125,20 @@ export function computeRatios(workloads: readonly Workload[], cells: readonly Ce
   });
 }
 
+/** -M prepared tps over -M extended tps, for every client count that ran both. */
+export function computeModeRatios(workloads: readonly Workload[], cells: readonly Cell[]): ModeRatio[] {
+  const tps = (id: string, t: TargetName): number | null => cells.find((c) => c.workload === id && c.target === t && c.status === CellStatus.ok)?.tps ?? null;
+  const div = (a: number | null, b: number | null): number | null => (a !== null && b !== null && b > 0 ? Math.round((a / b) * 1000) / 1000 : null);
+  const out: ModeRatio[] = [];
+  for (const w of workloads) {
+    if (w.prepared !== true) continue;
+    const extended = `extended-c${w.clients}`;
+    if (!workloads.some((x) => x.id === extended)) continue;
+    out.push({ clients: w.clients, pgrelay: div(tps(w.id, 'pgrelay'), tps(extended, 'pgrelay')), direct: div(tps(w.id, 'direct'), tps(extended, 'direct')) });
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Markdown
 
@@ -152,12 +179,19 @@ export function renderMarkdown(res: Results): string {
   for (const r of res.ratios) {
     out.push(`| ${label(r.workload)} | ${ratio(r.tpsVsPgbouncer)} | ${ratio(r.tpsVsDirect)} | ${ratio(r.p99VsPgbouncer)} | ${ratio(r.p99VsDirect)} |`);
   }
+  if ((res.modeRatios ?? []).length > 0) {
+    out.push('');
+    out.push('-M prepared against -M extended (both -S), same run: tps of the one over tps of the other. Above 1 = preparing once pays.');
+    out.push('');
+    out.push('| clients | pgrelay: prepared / extended | direct: prepared / extended |', '| ---: | ---: | ---: |');
+    for (const m of res.modeRatios!) out.push(`| ${m.clients} | ${ratio(m.pgrelay)} | ${ratio(m.direct)} |`);
+  }
   out.push('');
   out.push('![pgrelay/PgBouncer tps ratio per workload](ratios.svg)');
   out.push('');
   out.push('## Targets');
   out.push('');
-  out.push(goalsTable(res.goals ?? evaluateGoals(res.ratios, res.memory)));
+  out.push(goalsTable(res.goals ?? evaluateGoals(res.ratios, res.memory, res.modeRatios)));
   out.push('');
   out.push('## Throughput, latency and proxy CPU (median of rounds)');
   out.push('');
@@ -274,7 +308,7 @@ export function renderSvg(res: Results): string {
 
 export function writeResults(dir: string, res: Results): void {
   fs.mkdirSync(dir, { recursive: true });
-  res.goals = evaluateGoals(res.ratios, res.memory);
+  res.goals = evaluateGoals(res.ratios, res.memory, res.modeRatios);
   fs.writeFileSync(path.join(dir, 'results.json'), `${JSON.stringify(res, null, 2)}\n`);
   fs.writeFileSync(path.join(dir, 'results.md'), renderMarkdown(res));
   fs.writeFileSync(path.join(dir, 'ratios.svg'), renderSvg(res));

@@ -15,9 +15,9 @@ import type { FramerResult } from './framer.js';
 import { measureIdleClients } from './idle-clients.js';
 import { describeMachine } from './machine.js';
 import { ownFdLimit, sleep, stopAllDaemons } from './proc.js';
-import { CellStatus, computeRatios, renderMarkdown, summarize, writeResults } from './report.js';
+import { CellStatus, computeModeRatios, computeRatios, renderMarkdown, summarize, writeResults } from './report.js';
 import type { Cell, MemoryEntry, Results } from './report.js';
-import { findPgbouncer, pgbouncerVersion, startPgbouncer, startPgrelay, TARGET_LABEL, TARGET_ORDER, TargetName } from './targets.js';
+import { findPgbouncer, pgbouncerTracksPrepared, pgbouncerVersion, startPgbouncer, startPgrelay, TARGET_LABEL, TARGET_ORDER, TargetName } from './targets.js';
 import type { BenchTls, ProxyOptions, Target } from './targets.js';
 import { TestCa } from '../test/harness/tls-certs.js';
 import { runWorkload, SHORT_WORKLOADS, WORKLOADS } from './workloads.js';
@@ -263,10 +263,14 @@ async function bench(o: Options, started: number): Promise<Results> {
     const cells: Cell[] = [];
     for (const w of workloads) {
       for (const t of TARGET_ORDER) {
-        const na = t === TargetName.direct && w.clients + 10 > pg.maxConnections;
+        const tooMany = t === TargetName.direct && w.clients + 10 > pg.maxConnections;
+        // PgBouncer before 1.21 sends a client's Parse of P_0 to whatever server it links, so the
+        // second client there gets 42P05 and the first one elsewhere 26000.
+        const noPrepared = t === TargetName.pgbouncer && w.prepared === true && !pgbouncerTracksPrepared(machine.pgbouncer);
+        const na = tooMany || noPrepared;
         cells.push({
           workload: w.id, target: t, status: na ? CellStatus.na : CellStatus.ok,
-          note: na ? `${w.clients} clients need max_connections > ${pg.maxConnections}` : null,
+          note: tooMany ? `${w.clients} clients need max_connections > ${pg.maxConnections}` : noPrepared ? `${machine.pgbouncer} has no prepared-statement support in transaction pooling (1.21+)` : null,
           tps: null, latAvgMs: null, latP99Ms: null, proxyCpuSec: null, proxyCpuUsPerTx: null, hostBusyPct: null, samples: [],
         });
       }
@@ -349,6 +353,7 @@ async function bench(o: Options, started: number): Promise<Results> {
       workloads,
       cells,
       ratios: computeRatios(workloads, cells),
+      modeRatios: computeModeRatios(workloads, cells),
       memory,
       framer,
       notes,

@@ -88,6 +88,12 @@ export function pgbouncerVersion(bin: string): string {
   }
 }
 
+/** Whether a PgBouncer version string ("PgBouncer 1.18.0") names one that tracks prepared statements (1.21+). */
+export function pgbouncerTracksPrepared(version: string): boolean {
+  const m = /(\d+)\.(\d+)/.exec(version);
+  return m !== null && (Number(m[1]) > 1 || (Number(m[1]) === 1 && Number(m[2]) >= 21));
+}
+
 /** Starts PgBouncer in the foreground as the `postgres` user when we are root. */
 export async function startPgbouncer(bin: string, o: ProxyOptions): Promise<Target> {
   const dir = path.join(o.workDir, `pgbouncer-${o.tls !== undefined ? 'tls-' : ''}${Date.now()}`);
@@ -116,7 +122,7 @@ ignore_startup_parameters = extra_float_digits
 log_connections = 0
 log_disconnections = 0
 log_stats = 0
-${tlsLines(o.tls)}`,
+${pgbouncerTracksPrepared(pgbouncerVersion(bin)) ? 'max_prepared_statements = 200\n' : ''}${tlsLines(o.tls)}`,
   );
   if (ids.uid !== undefined && ids.gid !== undefined) {
     for (const p of [dir, userlist, ini]) fs.chownSync(p, ids.uid, ids.gid);

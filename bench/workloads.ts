@@ -22,10 +22,20 @@ export interface Workload {
    * workload runs with PGSSLMODE=disable.
    */
   tls?: boolean;
+  /**
+   * Named prepared statements in transaction pooling (pgbench -M prepared): PgBouncer before 1.21
+   * cannot run it (its cells are n/a).
+   */
+  prepared?: boolean;
 }
 
 function select(clients: number): Workload {
   return { id: `select-c${clients}`, label: `-S c=${clients}`, clients, threads: clients >= 16 ? 2 : 1, args: ['-S'], tpcb: false };
+}
+
+/** -S through the extended protocol: unnamed statements (parse and plan every time), or prepared once per client. */
+function protocolSelect(mode: 'extended' | 'prepared', clients: number): Workload {
+  return { id: `${mode}-c${clients}`, label: `-M ${mode} -S c=${clients}`, clients, threads: 2, args: ['-M', mode, '-S'], tpcb: false, ...(mode === 'prepared' ? { prepared: true } : {}) };
 }
 
 function tlsSelect(clients: number): Workload {
@@ -39,8 +49,11 @@ export const WORKLOADS: readonly Workload[] = [
   select(256),
   select(1000),
   { id: 'tpcb-c16', label: 'TPC-B c=16', clients: 16, threads: 2, args: [], tpcb: true },
-  { id: 'extended-c16', label: '-M extended -S c=16', clients: 16, threads: 2, args: ['-M', 'extended', '-S'], tpcb: false },
+  protocolSelect('extended', 16),
   { id: 'connect-c16', label: '-C -S c=16', clients: 16, threads: 2, args: ['-C', '-S'], tpcb: false },
+  protocolSelect('extended', 64),
+  protocolSelect('prepared', 16),
+  protocolSelect('prepared', 64),
   tlsSelect(16),
   tlsSelect(64),
 ];

@@ -34,6 +34,13 @@ import type { ServerClient, ServerConn, ServerLoss } from './server-conn.js';
 
 let nextClientId = 1;
 
+const NOTHING: readonly Buffer[] = [];
+/**
+ * Scratch for the pieces of one read written to its linked server: filled and emptied within the
+ * read (writePieces keeps no reference), so one serves every session, like socket-io's buffer.
+ */
+const PIECES: Buffer[] = [];
+
 export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, CancelTarget, SocketOwner {
   readonly id = nextClientId++;
   state: ClientState = ClientState.login;
@@ -290,22 +297,24 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
     if (carry !== null) box.push(carry);
     if (end > from) box.push(chunk.subarray(from, end));
     if (this.state === ClientState.active) {
-      const out: Buffer[] = [];
+      const out = PIECES;
       for (const p of box) {
         if (Buffer.isBuffer(p)) out.push(p);
         else this.renderStep(p, out);
       }
       box.length = 0;
-      if (out.length > 0 && !this.server!.writePieces(out)) this.socket.pause();
+      const ok = out.length === 0 || this.server!.writePieces(out);
+      out.length = 0;
+      if (!ok) this.socket.pause();
     } else if (box.some((p) => Buffer.isBuffer(p) || p.needsServer)) {
       if (this.state === ClientState.idle) {
         // As in onForwardData: views while a server may link within this read.
         this.held.holdPiecesView(box);
-        box.length = 0;
         this.linkAttempts = 0;
         this.setState(ClientState.waiting);
         this.entry!.pool.acquire(this);
         this.held.copyView();
+        box.length = 0;
       } else {
         this.held.holdPieces(box);
         box.length = 0;
@@ -317,6 +326,9 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
     }
     this.drainFakes();
   }
+
+  /** renderStep for HeldRequests.flushTo: one closure per session that tracks, made at its first link. */
+  private render: ((step: FrameStep, out: Buffer[]) => void) | null = null;
 
   /** A held or current frame naming a statement, rendered for the linked server. */
   private renderStep(step: FrameStep, out: Buffer[]): void {
@@ -405,7 +417,7 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
       return;
     }
     this.server = s;
-    const settings = { values: this.params.settings, signature: this.params.settingsSig };
+    const settings = this.params.settingsRef;
     // A client with settings of its own (or a server carrying someone's) reads CommandComplete
     // tags: a SET, RESET or DISCARD ALL makes the server's record of them dirty.
     s.link(this, settings.values.size > 0);
@@ -453,7 +465,7 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
     this.linkedAt = Date.now();
     // A query held while the client waited starts now: the wait is counted as wait time.
     if (this.queryStartedAt !== 0) this.queryStartedAt = performance.now();
-    const ok = this.protocol.replies !== null ? this.held.flushTo(this.server!, (step, out) => this.renderStep(step, out), this.evictions()) : this.held.flushTo(this.server!);
+    const ok = this.protocol.replies !== null ? this.held.flushTo(this.server!, (this.render ??= (step, out) => this.renderStep(step, out)), this.evictions()) : this.held.flushTo(this.server!);
     this.drainFakes();
     if (this.protocol.terminated || this.departed) {
       // Written; the server is closed behind them (returnAfterDeparture), so PostgreSQL runs
@@ -479,10 +491,11 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
    * The least recently used beyond that are closed now, ahead of the client's messages: no portal
    * can use them at this point, and their CloseComplete is swallowed (queued first).
    */
-  private evictions(): Buffer[] {
+  private evictions(): readonly Buffer[] {
     const statements = this.server!.statements!;
-    const victims = statements.evict(Math.max(1, this.ctx.config.settings.maxPreparedStatements));
-    if (victims.length === 0) return [];
+    const max = Math.max(1, this.ctx.config.settings.maxPreparedStatements);
+    if (statements.size <= max) return NOTHING;
+    const victims = statements.evict(max);
     const q = this.protocol.replies!;
     const out: Buffer[] = [];
     for (let i = victims.length - 1; i >= 0; i--) {

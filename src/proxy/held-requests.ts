@@ -6,6 +6,8 @@
 import type { ServerConn } from './server-conn.js';
 import type { FrameStep } from './client-statements.js';
 
+const NONE: readonly Buffer[] = [];
+
 /** Renders a held step for the linked server, appending what goes out in its place. */
 export type RenderStep = (step: FrameStep, out: Buffer[]) => void;
 
@@ -22,7 +24,9 @@ export class HeldRequests {
   /** Steps among the copies or the view pieces: the flush renders them. */
   private steps = 0;
   /** A read with statement frames, held as views (see holdPiecesView). */
-  private viewPieces: (Buffer | FrameStep)[] | null = null;
+  private viewPieces: readonly (Buffer | FrameStep)[] | null = null;
+  /** Scratch for a flush's pieces (empty between flushes: writePieces keeps no reference). */
+  private readonly out: Buffer[] = [];
   private copiedBytes = 0;
   /** The current read: carry, then chunk[0, end). A view, valid only during that read. */
   private view: Buffer | null = null;
@@ -53,7 +57,8 @@ export class HeldRequests {
    * and steps, in order. copyView() must run before the read returns.
    */
   holdPiecesView(pieces: readonly (Buffer | FrameStep)[]): void {
-    this.viewPieces = [...pieces];
+    // The caller's array itself, until copyView(): no copy when a server links within the read.
+    this.viewPieces = pieces;
     for (const p of pieces) if (!Buffer.isBuffer(p)) this.steps++;
   }
 
@@ -99,7 +104,7 @@ export class HeldRequests {
    * Writes everything held to `server` and forgets it; false when the server's socket is full.
    * `render` turns held steps into what goes to this server; `before` goes out first.
    */
-  flushTo(server: ServerConn, render?: RenderStep, before: readonly Buffer[] = []): boolean {
+  flushTo(server: ServerConn, render?: RenderStep, before: readonly Buffer[] = NONE): boolean {
     if (this.steps > 0 || before.length > 0) return this.flushPieces(server, render!, before);
     const copies = this.copies as Buffer[];
     let ok = true;
@@ -118,20 +123,26 @@ export class HeldRequests {
 
   /** The held steps and bytes rendered for `server`, written in one go. */
   private flushPieces(server: ServerConn, render: RenderStep, before: readonly Buffer[]): boolean {
-    const out: Buffer[] = [...before];
-    const add = (p: Buffer | FrameStep): void => {
-      if (Buffer.isBuffer(p)) out.push(p);
-      else render(p, out);
-    };
-    for (const p of this.copies) add(p);
+    const out = this.out;
+    for (const b of before) out.push(b);
+    for (const p of this.copies) {
+      if (!Buffer.isBuffer(p)) render(p, out);
+      else if (p.length > 0) out.push(p);
+    }
     if (this.view !== null) {
       if (this.viewCarry !== null) out.push(this.viewCarry);
-      out.push(this.view.subarray(0, this.viewEnd));
+      if (this.viewEnd > 0) out.push(this.view.subarray(0, this.viewEnd));
     }
-    if (this.viewPieces !== null) for (const p of this.viewPieces) add(p);
+    if (this.viewPieces !== null) {
+      for (const p of this.viewPieces) {
+        if (!Buffer.isBuffer(p)) render(p, out);
+        else if (p.length > 0) out.push(p);
+      }
+    }
     this.clear();
-    const nonEmpty = out.filter((b) => b.length > 0);
-    return nonEmpty.length === 0 || server.writePieces(nonEmpty);
+    const ok = out.length === 0 || server.writePieces(out);
+    out.length = 0;
+    return ok;
   }
 
   clear(): void {

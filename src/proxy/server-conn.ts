@@ -590,9 +590,12 @@ export class ServerConn implements PoolServer, SplicingSink {
 
   /** A CommandComplete tag that changes what pgrelay knows of the server's session. */
   private onCommandTag(buf: Buffer, start: number, end: number): void {
-    // The tags of interest are short; SELECT/INSERT/UPDATE... are the common ones and end here.
+    // Only tags of these lengths can matter (SET 3, RESET 5, PREPARE 7, DEALLOCATE 10, DISCARD ALL
+    // 11, DEALLOCATE ALL 14): SELECT n, INSERT 0 n and the like end here without a string.
+    const len = end - start - 6;
+    if (len !== 3 && len !== 5 && len !== 7 && len !== 10 && len !== 11 && len !== 14) return;
     const first = buf[start + 5];
-    if (end - start > 20 || (first !== 0x44 && first !== 0x50 && first !== 0x53 && first !== 0x52)) return;
+    if (first !== 0x44 && first !== 0x50 && first !== 0x53 && first !== 0x52) return;
     const tag = buf.toString('latin1', start + 5, end - 1);
     switch (tag) {
       case 'DISCARD ALL':

@@ -111,6 +111,7 @@ export function quoteLiteral(value: string): string {
 }
 
 const NO_SETTINGS: ReadonlyMap<string, string> = new Map();
+const NO_SETTINGS_REF = { values: NO_SETTINGS, signature: '' };
 
 /**
  * A client's tracked values. After login the map is usually shared with other sessions that
@@ -125,6 +126,8 @@ export class ClientParams {
   settings: ReadonlyMap<string, string> = NO_SETTINGS;
   /** settingsSignature() of them. */
   settingsSig = '';
+  /** Both, as linkQuery() takes them (one object per session, not per transaction). */
+  settingsRef: { readonly values: ReadonlyMap<string, string>; readonly signature: string } = NO_SETTINGS_REF;
 
   /** The login's values (possibly shared) and their signature; `settings` when it gave any. */
   adopt(values: Map<string, string>, signature: string, settings: ReadonlyMap<string, string> = NO_SETTINGS): void {
@@ -133,6 +136,7 @@ export class ClientParams {
     this.shared = true;
     this.settings = settings.size === 0 ? NO_SETTINGS : settings;
     this.settingsSig = settingsSignature(settings);
+    this.settingsRef = settings.size === 0 ? NO_SETTINGS_REF : { values: this.settings, signature: this.settingsSig };
   }
 
   get values(): ReadonlyMap<string, string> {

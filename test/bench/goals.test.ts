@@ -39,6 +39,17 @@ t.test('what was not run is not measured, never met', async (t) => {
   t.equal(evaluateGoals([], memory(5000)).find((g) => g.goal.includes('RSS'))!.verdict, GoalVerdict.missed);
 });
 
+t.test('-M prepared must beat -M extended through pgrelay, not merely match it', async (t) => {
+  const goals = evaluateGoals([], memory(null), [
+    { clients: 16, pgrelay: 1.2, direct: 1.3 },
+    { clients: 64, pgrelay: 1, direct: 1.3 },
+  ]);
+  t.equal(goals.find((g) => g.goal.includes('-M prepared tps > its -M extended tps at -S c=16'))!.verdict, GoalVerdict.met);
+  t.equal(goals.find((g) => g.goal.includes('-M prepared tps > its -M extended tps at -S c=16'))!.measured, '1.20×');
+  t.equal(goals.find((g) => g.goal.includes('-M extended tps at -S c=64'))!.verdict, GoalVerdict.missed, 'equal is not faster');
+  t.equal(evaluateGoals([], memory(null)).find((g) => g.goal.includes('-M prepared'))!.verdict, GoalVerdict.notMeasured, 'not run: not measured');
+});
+
 t.test('the table has a row per goal', async (t) => {
   const goals = evaluateGoals([ratio('select-c16', 1, 1)], memory(1000));
   const table = goalsTable(goals).split('\n');
