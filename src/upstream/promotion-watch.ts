@@ -165,19 +165,23 @@ export class PromotionWatch {
       else this.probeHint(h, anyEntry, now);
     }
     // Once a new primary may be there, every client of the held databases waits on the next login
-    // through their address: one stream per address (not per pool), so it runs at twice the pace.
+    // through their address: one stream per address (not per pool) runs at twice the pace. Behind a
+    // Service, four times, with twice the parallel bound: the Service may still send half of the
+    // logins to the old node (it balances over both until its checks mark the old one down), where
+    // they hang until server_connect_timeout.
     const releasing = this.ready(now);
     if (releasing) {
       for (const g of groups.values()) {
         let logins = this.groupLogins.get(g.key);
         if (logins === undefined) this.groupLogins.set(g.key, (logins = new Hedged()));
-        if (logins.due(now, interval / 2, parallel, soon)) this.loginThrough(g, logins, now);
+        const service = g.entry.db.hosts.length === 1;
+        if (logins.due(now, interval / (service ? 4 : 2), service ? parallel * 2 : parallel, soon)) this.loginThrough(g, logins, now);
       }
     }
     this.timer = setTimeout(() => {
       this.timer = null;
       this.tick();
-    }, Math.max(releasing ? interval / 2 : interval, 10));
+    }, Math.max(releasing ? interval / 4 : interval, 10));
     this.timer.unref();
   }
 
