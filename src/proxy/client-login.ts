@@ -75,7 +75,7 @@ export class ClientLogin {
   private readonly input = new PacketBuffer();
   private wake: (() => void) | null = null;
   /** A waiter borrowing a server to learn its login parameters (first client of a pool). */
-  private probe: { entry: PoolEntry; waiter: PoolWaiter } | null = null;
+  private probe: { entry: PoolEntry; waiter: PoolWaiter; abandon(err: Error): void } | null = null;
   private user = '';
   private database = '';
   private readonly params = new Map<string, string>();
@@ -104,7 +104,12 @@ export class ClientLogin {
   /** The connection is gone: stop waiting for bytes or for a server. */
   abort(): void {
     this.wakeUp();
-    if (this.probe !== null) this.probe.entry.pool.cancelWait(this.probe.waiter);
+    const probe = this.probe;
+    if (probe !== null) {
+      // Out of the queue, and the login's wait ends (it detaches the pool it attached).
+      probe.entry.pool.cancelWait(probe.waiter);
+      probe.abandon(new PgRelayError(ErrorCode.ProtocolViolation, 'client left during login'));
+    }
   }
 
   /** Whatever the client sent behind its login (a pipelined first query); reading resumes. */
@@ -160,8 +165,16 @@ export class ClientLogin {
     const entry = this.ctx.registry.attach(this.database, this.user);
     if (entry === undefined) throw new PgRelayError(ErrorCode.NoSuchDatabase, `no such database: ${this.database}`);
     if (scramKeys !== null) this.ctx.scramKeys.set(this.user, scramKeys);
-    const loginParams = entry.loginParams ?? (await this.fetchLoginParams(entry));
-    if (this.host.closed) throw new PgRelayError(ErrorCode.ProtocolViolation, 'client left during login');
+    let loginParams: ReadonlyMap<string, string>;
+    try {
+      loginParams = entry.loginParams ?? (await this.fetchLoginParams(entry));
+      if (this.host.closed) throw new PgRelayError(ErrorCode.ProtocolViolation, 'client left during login');
+    } catch (err) {
+      // The session never got the pool, so its end cannot detach it: do it here, or the pool
+      // would count a client for ever and never retire.
+      this.ctx.registry.detach(entry);
+      throw err;
+    }
     // The client's view starts from what a server reports, with its own startup values on top.
     for (const name of TRACKED_PARAMS) {
       if (!this.params.has(name)) {
@@ -314,7 +327,7 @@ export class ClientLogin {
         },
         onWaitError: (err) => reject(err),
       };
-      this.probe = { entry, waiter };
+      this.probe = { entry, waiter, abandon: reject };
       entry.pool.acquire(waiter);
     }).finally(() => {
       this.probe = null;

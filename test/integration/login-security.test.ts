@@ -362,3 +362,22 @@ t.test('bytes pipelined during a login that waits for a server are capped by TCP
   t.pass('every pipelined query answered in order with its own bytes');
   raw.end();
 });
+
+// ---- a login that fails after its pool was attached ----
+
+t.test('a client that leaves while its first login waits for a server does not hold its pool for ever', async (t) => {
+  const relay = await start(t, { settings: { autodbIdleTimeoutMs: 300 } });
+  await relay.app.control.pause();
+  const raw = await Raw.connect(relay.port);
+  raw.socket.write(serialize.startup({ user: 'postgres', database: 'postgres' }));
+  await new Promise((r) => setTimeout(r, 200));
+  const entry = [...relay.app.ctx.registry.all()][0]!;
+  t.equal(entry.clients, 1, 'the authenticated login holds its pool while it waits');
+  raw.socket.destroy();
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(entry.clients, 0, 'the failed login lets go of it');
+  relay.app.control.resume();
+  // Nothing holds the pool now: it retires like any unused one.
+  await new Promise((r) => setTimeout(r, 1500));
+  t.equal([...relay.app.ctx.registry.all()].length, 0, 'the pool retired after autodb_idle_timeout');
+});
