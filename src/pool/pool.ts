@@ -201,6 +201,17 @@ export class Pool {
     }
   }
 
+  /** Servers `unfit` picks: idle ones close now, linked ones when released (a gate that got stricter). */
+  retireWhere(unfit: (server: PoolServer) => boolean, code: string): void {
+    for (const s of this.active) if (unfit(s)) s.closeNeeded = true;
+    const keep = this.idle.filter((s) => !unfit(s));
+    if (keep.length === this.idle.length) return;
+    const gone = this.idle.filter((s) => unfit(s));
+    this.idle = keep;
+    for (const s of gone) this.closeServer(s, code);
+    this.changed();
+  }
+
   /** Marks every server to be closed when next released; idle ones close now. */
   reconnect(code: string): number {
     for (const s of this.active) s.closeNeeded = true;

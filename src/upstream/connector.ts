@@ -227,13 +227,16 @@ export class UpstreamConnector implements UpstreamFactory {
     const database = entry.pool.database;
     this.upstreams.set(database, { host: address.host, port: address.port, writable, checkedAt: Date.now() });
     this.loginLog.passed(database, address.host, address.port);
-    if (gate === 'learning' && writable !== null && this.roles.learn(database, entry.db, writable)) {
+    const learned = gate === 'learning' && writable !== null ? this.roles.learn(database, entry.db, writable) : null;
+    if (learned !== null) {
       this.ctx.logger.info(
-        { event: 'role-learned', database, host: address.host, port: address.port, writable, gate: writable ? 'read-write' : 'any' },
-        writable
+        { event: 'role-learned', database, host: address.host, port: address.port, writable, gate: learned === 'primary' ? 'read-write' : 'any' },
+        learned === 'primary'
           ? `database "${database}" follows the primary: its server is writable, so from now on only a writable server passes (target_session_attrs=auto)`
-          : `database "${database}" is a read-only pool: its server is read-only, so every server is used and a PAUSE for the primary does not hold it (target_session_attrs=auto)`,
+          : `database "${database}" is a read-only pool: its servers have been read-only, so every server is used and a PAUSE for the primary does not hold it (target_session_attrs=auto)`,
       );
+      // Read-only servers it may have been handed while it was learning no longer pass: closed when released.
+      if (learned === 'primary') entry.pool.retireWhere((s) => (s as ServerConn).writable === false, Disconnect.WriteGate);
     }
   }
 

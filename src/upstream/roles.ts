@@ -1,8 +1,12 @@
 // Each database's role: which servers its write gate accepts, and whether it follows the primary
 // (so that a PAUSE, hint or verification for the primary holds it). From target_session_attrs when
 // given; else pgrelay's `auto` rule: several hosts or patroni_api = read-write; one host (a
-// Service, a VIP, one server) = what its first server login shows, writable → read-write,
-// read-only → any (a replica Service, or default_transaction_read_only=on).
+// Service, a VIP, one server) = what its server logins show. A writable server settles it at once
+// (read-write from then on). Read-only ones settle it as a read-only pool (any) once they have been
+// all there was for LEARN_READ_ONLY_MS: a primary Service can route a login to a replica for a
+// moment (a router that has not run its checks yet), a replica Service never to a writable primary.
+// Until settled every server is used, and the database follows the primary unless its last server
+// was read-only.
 
 import type { DatabaseConfig, HostPort } from '../config/types.js';
 import { resolveTargetSessionAttrs } from '../config/databases.js';
@@ -20,6 +24,11 @@ export interface LastSeen {
 
 const hostsKey = (hosts: readonly HostPort[]): string => hosts.map((h) => `${h.host}:${h.port}`).join(',');
 
+/** How long read-only logins must be all an auto database has seen before it is settled as a read-only pool. */
+export const LEARN_READ_ONLY_MS = 2000;
+
+type Learned = { readonly role: 'primary' | 'replica' | 'pending'; readonly hosts: string; readonly since: number };
+
 /** Whether `node` ("host:port" or "host", as the hook names it) is the address `h`. */
 export function isNode(h: { host: string; port: number }, node: string): boolean {
   return `${h.host}:${h.port}` === node || h.host === node;
@@ -35,8 +44,8 @@ export function parseNode(node: string, defaultPort: number): HostPort {
 }
 
 export class DatabaseRoles {
-  /** auto with one host: what the first login showed, per database name (with the hosts it was learned for). */
-  private readonly learned = new Map<string, { writable: boolean; hosts: string }>();
+  /** auto with one host: what its logins showed, per database name (with the hosts it was learned for). */
+  private readonly learned = new Map<string, Learned>();
 
   /** The gate for `database` now. */
   gateOf(database: string, db: DatabaseConfig): Gate {
@@ -44,16 +53,29 @@ export class DatabaseRoles {
     if (attrs !== 'auto') return attrs as Gate;
     const seen = this.learned.get(database);
     if (seen === undefined || seen.hosts !== hostsKey(db.hosts)) return 'learning';
-    return seen.writable ? 'read-write' : 'any';
+    return seen.role === 'primary' ? 'read-write' : seen.role === 'replica' ? 'any' : 'learning';
   }
 
-  /** A login for an auto database passed: remember its role. Returns true when this was news. */
-  learn(database: string, db: DatabaseConfig, writable: boolean): boolean {
+  /**
+   * A login for an auto database passed: learn from it. Returns the role when it was settled by
+   * this login (news to log), else null.
+   */
+  learn(database: string, db: DatabaseConfig, writable: boolean, now = Date.now()): 'primary' | 'replica' | null {
     const key = hostsKey(db.hosts);
-    const seen = this.learned.get(database);
-    if (seen !== undefined && seen.hosts === key) return false;
-    this.learned.set(database, { writable, hosts: key });
-    return true;
+    let seen = this.learned.get(database);
+    if (seen !== undefined && seen.hosts !== key) seen = undefined;
+    if (seen !== undefined && seen.role !== 'pending') return null;
+    if (writable) {
+      this.learned.set(database, { role: 'primary', hosts: key, since: now });
+      return 'primary';
+    }
+    if (seen === undefined) {
+      this.learned.set(database, { role: 'pending', hosts: key, since: now });
+      return null;
+    }
+    if (now - seen.since < LEARN_READ_ONLY_MS) return null;
+    this.learned.set(database, { role: 'replica', hosts: key, since: now });
+    return 'replica';
   }
 
   forget(database: string): void {

@@ -6,6 +6,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import pg from 'pg';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -55,7 +56,32 @@ process.on('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });
 
-/** Starts HAProxy for `cluster` and resolves once it accepts connections. */
+/**
+ * HAProxy starts with every server up and marks a replica down only after its checks fail twice
+ * (about 1 s): until then it sends logins to the replica too. Waits until 10 logins in a row land
+ * on a writable server.
+ */
+async function settled(cluster: PatroniCluster, port: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (let inRow = 0; inRow < 10; ) {
+    if (Date.now() > deadline) throw new Error(`haproxy on ${port} did not settle on the primary within 15 s`);
+    const c = new pg.Client({ host: '127.0.0.1', port, user: cluster.superuser.user, password: cluster.superuser.password, database: 'postgres', connectionTimeoutMillis: 1000 });
+    c.on('error', () => undefined);
+    let writable = false;
+    try {
+      await c.connect();
+      writable = (await c.query('select pg_is_in_recovery() as rec')).rows[0].rec === false;
+    } catch {
+      writable = false;
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+    inRow = writable ? inRow + 1 : 0;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Starts HAProxy for `cluster` and resolves once it accepts connections and routes only to the primary. */
 export async function startHaproxy(cluster: PatroniCluster): Promise<Haproxy> {
   if (!fs.existsSync(HAPROXY)) throw new Error(`${HAPROXY} missing; as root run: bash scripts/ensure-deps.sh haproxy (or --test)`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrelay-haproxy-'));
@@ -92,7 +118,13 @@ export async function startHaproxy(cluster: PatroniCluster): Promise<Haproxy> {
       });
       s.once('error', () => r(false));
     });
-    if (ok) return { host: '127.0.0.1', port, logFile, stop };
+    if (ok) {
+      await settled(cluster, port).catch(async (err: Error) => {
+        await stop();
+        throw err;
+      });
+      return { host: '127.0.0.1', port, logFile, stop };
+    }
     if (Date.now() > deadline) {
       await stop();
       throw new Error(`haproxy did not listen on ${port} within 10 s`);

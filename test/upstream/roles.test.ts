@@ -47,7 +47,8 @@ t.test('a database behind one replica address, without target_session_attrs, is 
   t.equal(r.error, undefined, 'no error');
   t.same(r.rows, [{ rec: true }], 'served by the standby');
   t.ok(r.ms < 2000, `answered in ${r.ms} ms`);
-  t.equal(relay.app.control.state().databases.find((d) => d.name === 'reporting')?.gate, 'any', 'learned: a read-only pool, gate off');
+  const gate = relay.app.control.state().databases.find((d) => d.name === 'reporting')?.gate;
+  t.ok(gate === 'learning' || gate === 'any', `every server is used while it learns, then it is a read-only pool (gate ${gate})`);
 });
 
 t.test('a PAUSE for the primary node does not hold a database on the replica', async (t) => {
@@ -99,6 +100,28 @@ t.test('before_stop then on_start primary: the primary database resumes although
   t.ok(r.ms < 3000, `held for ${r.ms} ms`);
   t.notOk(relay.app.control.state().paused, 'nothing left paused');
   t.same((await reporting).rows, [{ pg_sleep: '', x: 1 }]);
+});
+
+t.test('a primary Service whose first login lands on a replica still ends up following the primary', async (t) => {
+  // A router that has not run its checks yet sends the first login to the replica.
+  const service = await ServiceProxy.start({ host: '127.0.0.1', port: standby.port });
+  t.teardown(() => service.stop());
+  const relay = await startRelay(primary, { settings: { queryWaitTimeoutMs: 20_000 }, databases: { app: { hosts: [{ host: '127.0.0.1', port: service.port }], dbname: 'postgres' } } });
+  t.teardown(() => relay.stop());
+  t.same((await query(relay.url({ database: 'app' }), 'select pg_is_in_recovery() as rec', 5000)).rows, [{ rec: true }], 'the first login got the replica');
+  service.routeTo({ host: '127.0.0.1', port: primary.port });
+  relay.app.control.reconnect();
+  t.same((await query(relay.url({ database: 'app' }), 'select pg_is_in_recovery() as rec', 5000)).rows, [{ rec: false }], 'then the primary');
+  t.equal(relay.app.control.state().databases.find((d) => d.name === 'app')?.gate, 'read-write', 'a writable server settles it: it follows the primary');
+  // From now on a read-only server behind the Service is refused: the client waits for the primary.
+  service.routeTo({ host: '127.0.0.1', port: standby.port });
+  relay.app.control.reconnect();
+  const held = query(relay.url({ database: 'app' }), 'select pg_is_in_recovery() as rec', 10_000);
+  await new Promise((r) => setTimeout(r, 600));
+  service.routeTo({ host: '127.0.0.1', port: primary.port });
+  const r = await held;
+  t.same(r.rows, [{ rec: false }], `held, then served by the primary (${r.ms} ms)`);
+  t.ok(r.ms >= 500, 'not by the replica');
 });
 
 t.test('write-gate rejections are logged once per change of state, with a count', async (t) => {
