@@ -190,8 +190,8 @@ export class ClientProtocol implements ProtocolPosition, SplicingSink {
     } else if (type === Frontend.Parse) {
       named = buf[body] !== 0 || startsWithDeallocate(buf, body + 1, last);
     } else if (type === Frontend.Bind) {
-      // portal name, then statement name
-      const portalEnd = buf.indexOf(0, body);
+      // portal name (almost always the unnamed one), then statement name
+      const portalEnd = buf[body] === 0 ? body : buf.indexOf(0, body);
       if (portalEnd < 0 || portalEnd >= last - 1) return Verdict.Take; // names longer than the peek: decide on the whole frame
       named = buf[portalEnd + 1] !== 0;
     } else {

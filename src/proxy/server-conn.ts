@@ -115,6 +115,12 @@ export const TRACKING_SERVER_FRAMES = frameModes(
   ],
 );
 
+/**
+ * How much of a reply the tracking's decision sees: a whole ReadyForQuery, and a whole
+ * CommandComplete of the tags that matter (DEALLOCATE ALL is the longest), read there at once.
+ */
+const SERVER_DECIDE_PEEK = 20;
+
 /** What onTaken() does with a reply frame the tracking cut out of the stream. */
 const Taken = { Forward: 0, Drop: 1, Error: 2 } as const;
 type Taken = (typeof Taken)[keyof typeof Taken];
@@ -212,7 +218,7 @@ export class ServerConn implements PoolServer, SplicingSink {
     this.txStatus = login.txStatus;
     this.createdAt = Date.now();
     this.idleSince = this.createdAt;
-    this.scanner = new FrameScanner(SERVER_FRAMES, maxPacketSize, this);
+    this.scanner = new FrameScanner(SERVER_FRAMES, maxPacketSize, this, SERVER_DECIDE_PEEK);
     this.reader = login.reader;
     this.reader.sink = (chunk: Buffer) => this.onData(chunk);
     socket.on('drain', () => this.client?.resumeReading());
@@ -420,11 +426,12 @@ export class ServerConn implements PoolServer, SplicingSink {
    * replies, pgrelay's own answers due right after this one, and every ErrorResponse make the
    * frame taken (onTaken writes it, or not).
    */
-  onDecide(type: number): Verdict {
+  onDecide(type: number, length: number, buf: Buffer, start: number, avail: number): Verdict {
     const q = this.replies;
     if (q === null || this.state !== ServerState.active) {
       // pgrelay's own query on a tracking link: the plain rules.
-      return type === Backend.ReadyForQuery || type === Backend.ErrorResponse || type === Backend.CommandComplete ? Verdict.Observe : Verdict.Forward;
+      if (type === Backend.ErrorResponse) return Verdict.Observe;
+      return type === Backend.ReadyForQuery || type === Backend.CommandComplete ? this.readNow(type, length, buf, start, avail, Verdict.Observe) : Verdict.Forward;
     }
     const kind = q.headKind;
     switch (type) {
@@ -460,7 +467,7 @@ export class ServerConn implements PoolServer, SplicingSink {
       case Backend.CommandComplete:
       case Backend.EmptyQueryResponse: {
         const observe = type === Backend.CommandComplete ? Verdict.Observe : Verdict.Forward;
-        if (kind === Expect.Execute) return this.popped(q, observe);
+        if (kind === Expect.Execute) return this.readNow(type, length, buf, start, avail, this.popped(q, observe));
         if (kind !== Expect.Query) return this.desync(type, kind);
         const step = q.headStep;
         if (step !== undefined && step.injected && !step.injectDone && type === Backend.CommandComplete) {
@@ -469,15 +476,25 @@ export class ServerConn implements PoolServer, SplicingSink {
           this.taken = Taken.Drop;
           return Verdict.Take;
         }
-        return observe;
+        return this.readNow(type, length, buf, start, avail, observe);
       }
       case Backend.PortalSuspended:
         return kind === Expect.Execute ? this.popped(q, Verdict.Forward) : this.desync(type, kind);
       case Backend.ReadyForQuery:
-        return kind === Expect.Sync || kind === Expect.Query || kind === Expect.FunctionCall ? this.popped(q, Verdict.Observe) : this.desync(type, kind);
+        return kind === Expect.Sync || kind === Expect.Query || kind === Expect.FunctionCall ? this.readNow(type, length, buf, start, avail, this.popped(q, Verdict.Observe)) : this.desync(type, kind);
       default:
         return Verdict.Forward;
     }
+  }
+
+  /**
+   * An observed frame the decision already sees whole (a ReadyForQuery, a short CommandComplete):
+   * read it now and let it pass, which saves assembling it for onFrame.
+   */
+  private readNow(type: number, length: number, buf: Buffer, start: number, avail: number, verdict: Verdict): Verdict {
+    if (verdict !== Verdict.Observe || avail !== 1 + length) return verdict;
+    this.onFrame(type, buf, start, start + avail);
+    return Verdict.Forward;
   }
 
   /** Pops the queue's head, which the reply being read answered. */
