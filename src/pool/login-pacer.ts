@@ -2,7 +2,8 @@
 // waiter not yet covered. While it is in doubt (after a failed login, a server lost, a resume, or a
 // login slower than the hedge interval): one login every server_login_hedge_interval, without
 // waiting for the earlier ones, at most server_login_parallel in flight; the first that passes
-// ends the doubt and the other waiters get theirs in parallel. A switchover or restart leaves the
+// ends the doubt and the other waiters get theirs in parallel. The interval is jittered (0.5 to 1.5
+// times), so that two pollers of one router never fall into step. A switchover or restart leaves the
 // upstream unreachable for about a second, and one login may hang for its whole deadline (a router
 // still retrying the stopped node, a SYN nobody answers): nobody waits for it. When no client waits
 // (min_pool_size refills), failures back off from 50 ms to 250 ms (or server_login_retry if less).
@@ -19,6 +20,8 @@ export class LoginPacer {
   private lastSuccessAt = 0;
   private retryAt = 0;
   private retryDelay = MIN_RETRY_MS;
+  /** The hedge interval is jittered, 0.5 to 1.5 times, so that pollers of one router do not fall into step. */
+  private jitter = 1;
 
   /** The upstream may have changed (a resume, a server that died by itself): probe before fanning out. */
   doubt(): void {
@@ -35,6 +38,7 @@ export class LoginPacer {
 
   launched(now: number): void {
     this.lastLaunchAt = now;
+    this.jitter = 0.5 + Math.random();
   }
 
   succeeded(now: number): void {
@@ -60,13 +64,13 @@ export class LoginPacer {
     // A login slower than the hedge interval, with clients waiting: the upstream is in doubt.
     if (!this.inDoubt && hedgeMs > 0 && connecting > 0 && now - this.lastLaunchAt >= hedgeMs && this.lastSuccessAt < this.lastLaunchAt) this.inDoubt = true;
     if (!this.inDoubt) return 'fan-out';
-    const due = hedgeMs > 0 ? now - this.lastLaunchAt >= hedgeMs && connecting < parallel : connecting === 0 && now >= this.retryAt;
+    const due = hedgeMs > 0 ? now - this.lastLaunchAt >= hedgeMs * this.jitter && connecting < parallel : connecting === 0 && now >= this.retryAt;
     return due ? 'one' : 'none';
   }
 
   /** While clients wait: when to look again (the next hedge or retry), or null when an arrival will do. */
   wakeAt(connecting: number, hedgeMs: number): number | null {
-    if (hedgeMs > 0 && (this.inDoubt || connecting > 0)) return this.lastLaunchAt + hedgeMs;
+    if (hedgeMs > 0 && (this.inDoubt || connecting > 0)) return this.lastLaunchAt + hedgeMs * (this.inDoubt ? this.jitter : 1);
     if (hedgeMs === 0 && this.inDoubt && connecting === 0) return this.retryAt;
     return null;
   }

@@ -30,19 +30,26 @@ export interface WatchDeps {
   settings(): { readonly serverLoginHedgeMs: number; readonly serverLoginParallel: number };
 }
 
-/** One kind of login, started again and again: one per interval at most, a bounded number in flight. */
+/**
+ * One kind of login, started again and again: about one per interval, a bounded number in flight.
+ * The interval is jittered (0.5 to 1.5 times): a router that balances new connections in turn over
+ * the old and the new node must not fall into step with another poller (a second pgrelay, a health
+ * check) so that every login of ours lands on the old one.
+ */
 class Hedged {
   inFlight = 0;
   lastAt = 0;
   tries = 0;
+  private jitter = 1;
   /** `now`: a new login is due (`soon`: something changed, do not wait for the interval). */
   due(now: number, intervalMs: number, parallel: number, soon = false): boolean {
-    return (soon || now - this.lastAt >= Math.max(intervalMs, 1)) && this.inFlight < parallel;
+    return (soon || now - this.lastAt >= Math.max(intervalMs * this.jitter, 1)) && this.inFlight < parallel;
   }
   start<T>(now: number, work: Promise<T>, done: (result: T) => void): void {
     this.inFlight++;
     this.lastAt = now;
     this.tries++;
+    this.jitter = 0.5 + Math.random();
     void work.then((r) => {
       this.inFlight--;
       done(r);
@@ -181,7 +188,7 @@ export class PromotionWatch {
     this.timer = setTimeout(() => {
       this.timer = null;
       this.tick();
-    }, Math.max(releasing ? interval / 4 : interval, 10));
+    }, Math.max((releasing ? interval / 4 : interval) / 2, 10));
     this.timer.unref();
   }
 

@@ -149,7 +149,7 @@ export function watchCluster(bed: Pick<Bed, 'cluster' | 'haproxy'>): { stop(): P
   const { user, password } = cluster.superuser;
   const result: Watch = { nodes: new Map(), service: [] };
   let running = true;
-  // A probe starts every 25 ms whether or not the earlier ones have answered (a login the Service
+  // A probe starts about every 25 ms whether or not the earlier ones have answered (a login the Service
   // holds while it retries a stopped node would otherwise blind the watch for its whole timeout);
   // each sample is stamped when its answer arrives, and kept in that order.
   const loop = async (samples: Sample[], probe: () => Promise<boolean>): Promise<void> => {
@@ -162,7 +162,8 @@ export function watchCluster(bed: Pick<Bed, 'cluster' | 'haproxy'>): { stop(): P
         });
         inFlight.add(p);
       }
-      await new Promise((r) => setTimeout(r, 25));
+      // Jittered: a router that balances connections in turn must not fall into step with pgrelay.
+      await new Promise((r) => setTimeout(r, 15 + Math.random() * 20));
     }
     await Promise.all(inFlight);
     samples.sort((a, b) => a.at - b.at);
