@@ -241,6 +241,16 @@ t.test('SQL PREPARE works inside its transaction, fails clearly after it, and ne
   t.equal(seen, '0', 'the next client finds no SQL-prepared statement on the server');
 });
 
+t.test('max_prepared_statements = 0 turns tracking off: names reach the server as sent', async (t) => {
+  const relay = await relayOf(t, { maxPreparedStatements: 0 });
+  const a = await client(t, relay);
+  const r = await send(a, 2, P('as_sent', 'select 1'), B('as_sent'), E(), S(), query(`select name from pg_prepared_statements`));
+  t.same(values(r), ['1', 'as_sent'], "the server has the client's own name");
+  // and, as before tracking existed, a second client on the same server collides with it
+  const b = await client(t, relay);
+  t.equal(errorOf(await send(b, 1, P('as_sent', 'select 2'), S()))?.get('C'), '42P05');
+});
+
 t.test('session mode passes named statements through unchanged', async (t) => {
   const relay = await relayOf(t, { poolMode: 'session' });
   const a = await client(t, relay);
