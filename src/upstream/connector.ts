@@ -158,7 +158,12 @@ export class UpstreamConnector implements UpstreamFactory {
     const db = entry.db;
     const settings = ctx.config.settings;
     const user = db.user ?? pool.user;
-    const started = Date.now();
+    // Patroni's leader lock is asked while the login runs, not after it: during a promotion or a
+    // restart its REST API answers slowly, and the two waits need not add up.
+    const api = opts.leaderApi !== undefined ? opts.leaderApi : db.patroniApi[db.hosts.findIndex((h) => isSame(h, address))] ?? null;
+    let leader: Promise<boolean> | null = null;
+    const askLeader = (): Promise<boolean> => (leader ??= this.leaderCheck.isLeader(api!, Date.now(), Math.min(1000, deadlineMs)));
+    if (api !== null) void askLeader();
     let server: ServerConn;
     try {
       const params: Record<string, string> = {};
@@ -207,10 +212,8 @@ export class UpstreamConnector implements UpstreamFactory {
     server.writable = writable;
     let verdict =
       writable === null || gate === 'learning' || satisfies(gate, writable) ? (gate === 'prefer-standby' && writable === true ? 'fallback' : 'use') : writable ? 'writable' : 'read-only';
-    if (verdict === 'use' && writable === true && (gate === 'read-write' || gate === 'primary')) {
-      const api = opts.leaderApi !== undefined ? opts.leaderApi : db.patroniApi[db.hosts.findIndex((h) => isSame(h, address))];
-      const left = deadlineMs - (Date.now() - started);
-      if (api != null && !(await this.leaderCheck.isLeader(api, Date.now(), Math.max(1, Math.min(1000, left))))) verdict = 'writable but not the Patroni leader';
+    if (verdict === 'use' && writable === true && (gate === 'read-write' || gate === 'primary') && api !== null) {
+      if (!(await askLeader())) verdict = 'writable but not the Patroni leader';
     }
     if (verdict === 'use' || verdict === 'fallback') {
       if (opts.gate === undefined || db.hosts.some((h) => isSame(h, address))) this.noteUpstream(entry, address, writable, gate);

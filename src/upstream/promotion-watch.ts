@@ -173,16 +173,17 @@ export class PromotionWatch {
     }
     // Once a new primary may be there, every client of the held databases waits on the next login
     // through their address: one stream per address (not per pool) runs at twice the pace. Behind a
-    // Service, four times, with twice the parallel bound: the Service may still send half of the
-    // logins to the old node (it balances over both until its checks mark the old one down), where
-    // they hang until server_connect_timeout.
+    // Service, four times, with four times the parallel bound: the Service may still send half of
+    // the logins to the old node (it balances over both until its checks mark the old one down, and
+    // Patroni's /primary stays 200 for a second after PostgreSQL stopped), where they hang until
+    // server_connect_timeout; the bound must not throttle the pace while they do.
     const releasing = this.ready(now);
     if (releasing) {
       for (const g of groups.values()) {
         let logins = this.groupLogins.get(g.key);
         if (logins === undefined) this.groupLogins.set(g.key, (logins = new Hedged()));
         const service = g.entry.db.hosts.length === 1;
-        if (logins.due(now, interval / (service ? 4 : 2), service ? parallel * 2 : parallel, soon)) this.loginThrough(g, logins, now);
+        if (logins.due(now, interval / (service ? 4 : 2), service ? parallel * 4 : parallel, soon)) this.loginThrough(g, logins, now);
       }
     }
     this.timer = setTimeout(() => {
