@@ -156,6 +156,7 @@ export class ClientProtocol implements ProtocolPosition, SplicingSink {
       default:
         // Parse, Bind, Describe, Close, Flush: nothing is final until the next Sync.
         this.unsynced = true;
+        if (type === Frontend.Flush) q?.flush();
         return true;
     }
   }
@@ -217,6 +218,8 @@ export class ClientProtocol implements ProtocolPosition, SplicingSink {
       this.outstanding++;
     }
     const step = this.names!.stepFor(type, buf, start, end, q.pushed);
+    step.segment = q.segments;
+    step.seq = q.pushed;
     if (q.skipUntilSync) {
       // The server skips it: nothing is sent, and what it did to the names is undone.
       step.undo();

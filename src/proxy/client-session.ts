@@ -13,6 +13,7 @@ import { ClientProtocol, type ProtocolEvents } from './client-protocol.js';
 import { ClientState, MAX_LINK_ATTEMPTS, type CloseOptions } from './client-state.js';
 import { errorResponse, ReadyForQueryIdle } from '../protocol/backend-messages.js';
 import { ProtocolError } from '../protocol/readers.js';
+import { TxStatus } from '../protocol/message-types.js';
 import { Disconnect, ErrorCode, errorDisconnect, PgRelayError } from '../errors.js';
 import { ClientParams } from './session-params.js';
 import { writeView } from './socket-io.js';
@@ -22,9 +23,7 @@ import { ClientLogin, type LoginOutcome } from './client-login.js';
 import { HeldRequests } from './held-requests.js';
 import { sendCancel } from './cancel.js';
 import { linkQuery, prepareLinked, recordSettings, returnAfterDeparture } from './server-handoff.js';
-import type { FrameStep } from './client-statements.js';
-import { Expect, StatementStep } from './reply-queue.js';
-import { closeStatement } from '../protocol/statement-messages.js';
+import { evictionCloses, type FrameStep } from './client-statements.js';
 import { answerToLoss, LossAnswer } from './loss-policy.js';
 import type { PoolServer, PoolWaiter } from '../pool/pool.js';
 import type { PoolEntry } from '../pool/registry.js';
@@ -34,7 +33,6 @@ import type { ServerClient, ServerConn, ServerLoss } from './server-conn.js';
 
 let nextClientId = 1;
 
-const NOTHING: readonly Buffer[] = [];
 /**
  * Scratch for the pieces of one read written to its linked server: filled and emptied within the
  * read (writePieces keeps no reference), so one serves every session, like socket-io's buffer.
@@ -273,6 +271,8 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
       // enough is held, so a client cannot make us buffer without bound.
       if (this.held.overLimit && !this.linked) this.socket.pause();
     }
+    // A Flush or Sync in this read may let pgrelay's own answers at the head of the queue go.
+    if (this.protocol.replies !== null && !this.closed) this.drainFakes();
     if (scanner.stopped && !this.protocol.terminated) this.close(Disconnect.ClientClosed, 'client sent an invalid message length');
   }
 
@@ -324,7 +324,6 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
       // Only Closes of names: pgrelay answers them, no server is needed.
       box.length = 0;
     }
-    this.drainFakes();
   }
 
   /** renderStep for HeldRequests.flushTo: one closure per session that tracks, made at its first link. */
@@ -334,7 +333,8 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
   private renderStep(step: FrameStep, out: Buffer[]): void {
     const statements = this.server!.statements;
     if (statements === null) throw new Error('tracking client linked to a server without a statement list');
-    step.render(statements, this.ctx.stats, out);
+    const settled = this.protocol.txStatus !== TxStatus.Failed && this.protocol.replies!.onlyEvictionsBefore(step.seq);
+    step.render(statements, this.ctx.stats, out, settled);
   }
 
   /**
@@ -342,13 +342,7 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
    * reply before them has been sent, so they go now.
    */
   private drainFakes(): void {
-    const q = this.protocol.replies;
-    if (q === null) return;
-    for (let step = q.headStep; step !== undefined && step.fake !== null && step.resolved; step = q.headStep) {
-      q.shift();
-      step.commit();
-      this.socket.write(step.fake);
-    }
+    this.protocol.replies?.answerDue((answer) => this.sendToClient(answer));
   }
 
   /** ServerClient (tracking): the server dropped every statement for this client (DEALLOCATE ALL, DISCARD ALL). */
@@ -465,7 +459,12 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
     this.linkedAt = Date.now();
     // A query held while the client waited starts now: the wait is counted as wait time.
     if (this.queryStartedAt !== 0) this.queryStartedAt = performance.now();
-    const ok = this.protocol.replies !== null ? this.held.flushTo(this.server!, (this.render ??= (step, out) => this.renderStep(step, out)), this.evictions()) : this.held.flushTo(this.server!);
+    // With tracking, the server's statements beyond max_prepared_statements are closed first.
+    const q = this.protocol.replies;
+    const ok =
+      q !== null
+        ? this.held.flushTo(this.server!, (this.render ??= (step, out) => this.renderStep(step, out)), evictionCloses(this.server!.statements!, q, Math.max(1, this.ctx.config.settings.maxPreparedStatements), this.ctx.stats))
+        : this.held.flushTo(this.server!);
     this.drainFakes();
     if (this.protocol.terminated || this.departed) {
       // Written; the server is closed behind them (returnAfterDeparture), so PostgreSQL runs
@@ -484,30 +483,6 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
 
   setParam(name: string, value: string): void {
     this.params.set(name, value);
-  }
-
-  /**
-   * Tracking: a server linked at a transaction's start keeps at most max_prepared_statements.
-   * The least recently used beyond that are closed now, ahead of the client's messages: no portal
-   * can use them at this point, and their CloseComplete is swallowed (queued first).
-   */
-  private evictions(): readonly Buffer[] {
-    const statements = this.server!.statements!;
-    const max = Math.max(1, this.ctx.config.settings.maxPreparedStatements);
-    if (statements.size <= max) return NOTHING;
-    const victims = statements.evict(max);
-    const q = this.protocol.replies!;
-    const out: Buffer[] = [];
-    for (let i = victims.length - 1; i >= 0; i--) {
-      const step = new StatementStep(null, null);
-      step.evicted = victims[i]!;
-      step.server = statements;
-      step.resolved = true;
-      q.unshift(Expect.Evict, step);
-    }
-    for (const v of victims) out.push(closeStatement(v.nameZ));
-    this.ctx.stats.preparedEvictions += victims.length;
-    return out;
   }
 
   forwardFromServer(carry: Buffer | null, chunk: Buffer, from: number, end: number): boolean {

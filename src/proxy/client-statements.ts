@@ -6,12 +6,13 @@
 // statement, the Bind/Describe with the server-side name, or nothing at all when pgrelay answers
 // (a Close, a Parse of a statement the server already has).
 
-import { Expect, StatementStep, type ClientName, type NameTable } from './reply-queue.js';
-import { internStatement, releaseStatement, type Statement } from './statement-registry.js';
+import { Expect, StatementStep, type ClientName, type NameTable, type ReplyQueue } from './reply-queue.js';
+import { internStatement, releaseStatement, retainStatement, variantOf, type Statement } from './statement-registry.js';
 import type { ServerStatements } from './statement-lru.js';
 import { Frontend } from '../protocol/message-types.js';
 import {
   bindPrefix,
+  closeStatement,
   CloseComplete,
   cstringEnd,
   deallocateTarget,
@@ -48,6 +49,8 @@ type Op = (typeof Op)[keyof typeof Op];
 
 /** A frame that names a statement, as it waits to be written to a server. */
 export class FrameStep extends StatementStep {
+  /** The statement (or variant) render() used on its server. */
+  used: Statement | null = null;
   /** The frame (a view of the read until keep() copies it): only a Bind's rest is still needed. */
   private buf: Buffer;
   private start: number;
@@ -66,6 +69,8 @@ export class FrameStep extends StatementStep {
     private nameEnd = 0,
     /** The client's name for the statement, as sent (for errors pgrelay writes). */
     readonly clientName: Buffer | null = null,
+    /** The client's name this frame prepares or uses (its statement can move to a variant). */
+    readonly entry: ClientName | null = null,
   ) {
     super(names, statement);
     this.buf = buf;
@@ -90,39 +95,53 @@ export class FrameStep extends StatementStep {
 
   /**
    * Decides what goes to `server` for this frame and appends it to `out`; the server's list of
-   * statements changes here, so the frames after this one see it.
+   * statements changes here, so the frames after this one see it. `settled`: nothing before this
+   * frame is unanswered and the client's transaction is not failed, so a Parse of a statement the
+   * server has can only succeed (PostgreSQL refuses most Parses in a failed transaction block).
    */
-  render(server: ServerStatements, counters: PreparedCounters, out: Buffer[]): void {
+  render(server: ServerStatements, counters: PreparedCounters, out: Buffer[], settled: boolean): void {
     this.resolved = true;
-    const s = this.statement;
     switch (this.op) {
-      case Op.Parse:
-        if (server.has(s!)) {
-          server.touch(s!);
+      case Op.Parse: {
+        const s = this.usedOn(server);
+        if (server.has(s)) {
+          server.touch(s);
           counters.preparedHits++;
-          this.fake = ParseComplete;
+          if (settled) {
+            this.fake = ParseComplete;
+            return;
+          }
+          // Let the server judge this Parse as PostgreSQL would (a failed transaction, an earlier
+          // error in the pipeline), on a scratch statement closed first: its ParseComplete or
+          // error is the client's, the CloseComplete before it is swallowed.
+          out.push(CLOSE_SCRATCH, parseMessage(SCRATCH_Z, s.spec));
+          this.injected = true;
+          this.injectReply = CLOSE_COMPLETE;
           return;
         }
-        out.push(parseMessage(s!.nameZ, s!.spec));
-        this.addTo(server, s!, counters);
+        out.push(parseMessage(s.nameZ, s.spec));
+        this.addTo(server, s, counters);
         return;
+      }
       case Op.Bind:
-      case Op.Describe:
-        if (server.has(s!)) {
-          server.touch(s!);
+      case Op.Describe: {
+        const s = this.usedOn(server);
+        if (server.has(s)) {
+          server.touch(s);
           counters.preparedHits++;
         } else {
-          out.push(parseMessage(s!.nameZ, s!.spec));
-          this.addTo(server, s!, counters);
+          out.push(parseMessage(s.nameZ, s.spec));
+          this.addTo(server, s, counters);
           this.injected = true;
         }
         if (this.op === Op.Bind) {
-          out.push(bindPrefix(this.buf, this.start, this.end, this.portalEnd, this.nameEnd, s!.nameZ));
+          out.push(bindPrefix(this.buf, this.start, this.end, this.portalEnd, this.nameEnd, s.nameZ));
           if (this.nameEnd + 1 < this.end) out.push(this.buf.subarray(this.nameEnd + 1, this.end));
         } else {
-          out.push(describeStatement(s!.nameZ));
+          out.push(describeStatement(s.nameZ));
         }
         return;
+      }
       case Op.Probe:
         out.push(ProbeParse);
         return;
@@ -150,12 +169,57 @@ export class FrameStep extends StatementStep {
     }
   }
 
+  /**
+   * The statement this frame's name uses on `server`. The server's copy may be one a frame of an
+   * earlier Sync segment is still preparing: an error there would make the server skip that Parse,
+   * and a Parse sent again would fail with 42P05 if it does not. Such a name moves to a variant of
+   * the statement (its own server-side name), which this frame can rely on or prepare.
+   */
+  private usedOn(server: ServerStatements): Statement {
+    const name = this.entry;
+    let s = name !== null ? name.statement : this.statement!;
+    for (let i = 1; server.has(s) && !server.usable(s, this.segment, name); i++) s = variantOf(this.statement!, i);
+    if (name !== null && name.statement !== s) {
+      retainStatement(s);
+      releaseStatement(name.statement);
+      name.statement = s;
+    }
+    this.used = s;
+    return s;
+  }
+
   private addTo(server: ServerStatements, s: Statement, counters: PreparedCounters): void {
-    server.add(s);
+    server.add(s, this.segment, this.op === Op.Parse ? this.entry : null);
     this.server = server;
     this.lruAdded = s;
     counters.preparesSent++;
   }
+}
+
+const NO_CLOSES: readonly Buffer[] = [];
+
+/** The statement name of pgrelay's checking Parses (never used for anything else). */
+const SCRATCH_Z = Buffer.from('pgrelay_check\0');
+const CLOSE_SCRATCH = closeStatement(SCRATCH_Z);
+const CLOSE_COMPLETE = 0x33;
+
+/**
+ * A server linked at a transaction's start keeps at most `max` statements: the least recently used
+ * beyond that are closed, ahead of the client's messages (no portal can use them at this point).
+ * Returns the Close messages; their CloseCompletes are queued first in `q`, to be swallowed.
+ */
+export function evictionCloses(statements: ServerStatements, q: ReplyQueue, max: number, counters: PreparedCounters): readonly Buffer[] {
+  if (statements.size <= max) return NO_CLOSES;
+  const victims = statements.evict(max);
+  for (let i = victims.length - 1; i >= 0; i--) {
+    const step = new StatementStep(null, null);
+    step.evicted = victims[i]!;
+    step.server = statements;
+    step.resolved = true;
+    q.unshift(Expect.Evict, step);
+  }
+  counters.preparedEvictions += victims.length;
+  return victims.map((v) => closeStatement(v.nameZ));
 }
 
 export class ClientStatements implements NameTable {
@@ -228,7 +292,7 @@ export class ClientStatements implements NameTable {
         const entry: ClientName = { name, bytes: Buffer.from(bytes), statement, seq };
         if (this.map === NO_NAMES) this.map = new Map();
         this.map.set(name, entry);
-        const step = new FrameStep(this, statement, Op.Parse, Expect.Parse, buf, start, end);
+        const step = new FrameStep(this, statement, Op.Parse, Expect.Parse, buf, start, end, 0, 0, null, entry);
         step.added = entry;
         return step;
       }
@@ -272,7 +336,7 @@ export class ClientStatements implements NameTable {
       step.replace = unknownStatementError(bytes);
       return step;
     }
-    return new FrameStep(this, entry.statement, op, expect, buf, start, end, portalEnd, nameEnd, entry.bytes);
+    return new FrameStep(this, entry.statement, op, expect, buf, start, end, portalEnd, nameEnd, entry.bytes, entry);
   }
 
   /**

@@ -31,7 +31,8 @@ export interface ClientName {
   readonly name: string;
   /** The name as the client sent it (its bytes, for error messages). */
   readonly bytes: Buffer;
-  readonly statement: Statement;
+  /** What it names; a variant of it after a server could not be relied on (FrameStep.render). */
+  statement: Statement;
   /** The queue position of the Parse that made it (for DEALLOCATE ALL, which drops earlier ones). */
   readonly seq: number;
 }
@@ -71,6 +72,11 @@ export class StatementStep {
   /** A client name this frame created (Parse), or removed (Close). */
   added: ClientName | null = null;
   removed: ClientName | null = null;
+  /** The Sync segment the frame belongs to (see ReplyQueue.segments), and its queue position. */
+  segment = 0;
+  seq = -1;
+  /** The reply of the message pgrelay put first: ParseComplete (a Parse), or CloseComplete (a Close). */
+  injectReply = 0x31;
 
   /** commit() or undo() ran (each step ends exactly once). */
   private ended = false;
@@ -90,6 +96,8 @@ export class StatementStep {
   commit(): void {
     if (this.ended) return;
     this.ended = true;
+    // The Parse this frame sent (or had sent before it) was answered: the statement is there.
+    if (this.lruAdded !== null) this.server?.confirm(this.lruAdded);
     if (this.removed !== null) releaseStatement(this.removed.statement);
     if (this.evicted !== null) releaseStatement(this.evicted);
     if (this.statement !== null) releaseStatement(this.statement);
@@ -129,6 +137,14 @@ export class ReplyQueue {
   length = 0;
   /** Entries ever pushed: an entry's sequence number is its position in that count. */
   pushed = 0;
+  /** Sync, Query and FunctionCall entries ever pushed: the number of the Sync segment being queued. */
+  segments = 0;
+  /**
+   * Entries pushed before the client's last Sync, Query, FunctionCall or Flush: PostgreSQL keeps
+   * its replies until one of those (or a full output buffer), so pgrelay's own answers for entries
+   * at or after this mark wait too.
+   */
+  flushed = 0;
   /**
    * An extended-protocol message failed and no Sync was queued after it: the server skips every
    * message until the next Sync, so those are not queued (and their steps are undone).
@@ -170,6 +186,22 @@ export class ReplyQueue {
     this.steps[i] = step;
     this.length++;
     this.pushed++;
+    if (kind === Expect.Sync || kind === Expect.Query || kind === Expect.FunctionCall) {
+      this.segments++;
+      this.flushed = this.pushed;
+    }
+  }
+
+  /** The client sent Flush: PostgreSQL sends what it has. */
+  flush(): void {
+    this.flushed = this.pushed;
+  }
+
+  /** Whether every entry before sequence number `seq` is an eviction Close pgrelay queued first. */
+  onlyEvictionsBefore(seq: number): boolean {
+    const n = Math.min(this.length, seq - this.headSeq);
+    for (let i = 0; i < n; i++) if (this.kindAt(i) !== Expect.Evict) return false;
+    return true;
   }
 
   /** Queues an entry before all others (a Close pgrelay sends ahead of the client's messages). */
@@ -180,6 +212,21 @@ export class ReplyQueue {
     this.steps[this.head] = step;
     this.length++;
     this.pushed++;
+  }
+
+  /**
+   * pgrelay's own answers (ParseComplete, CloseComplete) at the head: every reply before them has
+   * been sent, so they go now, through `send`, once the client has asked PostgreSQL to flush
+   * (`flushing`: the server is sending, so it flushed). False when `send` reported a full socket.
+   */
+  answerDue(send: (answer: Buffer) => boolean, flushing = false): boolean {
+    let ok = true;
+    for (let step = this.headStep; step !== undefined && step.fake !== null && step.resolved && (flushing || step.seq < this.flushed); step = this.headStep) {
+      this.shift();
+      step.commit();
+      ok = send(step.fake) && ok;
+    }
+    return ok;
   }
 
   /** Removes the oldest entry; returns its step. */

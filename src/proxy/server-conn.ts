@@ -1,10 +1,8 @@
 // One server connection: after login it forwards the server's bytes to whichever client is
 // linked, reads only ReadyForQuery / ParameterStatus / ErrorResponse / COPY starts, and applies
 // the release rule. Between clients it can run pgrelay's own queries (SET, ROLLBACK, DISCARD).
-// With prepared-statement tracking it also matches each reply to the client's reply queue
-// (reply-queue.ts): it swallows the ParseComplete of a Parse pgrelay inserted and the
-// CloseComplete of an eviction, writes pgrelay's own ParseComplete/CloseComplete at their place,
-// and on an error undoes what the skipped messages would have done.
+// With prepared-statement tracking its replies are matched to the client's reply queue
+// (reply-tracking.ts), and it keeps the list of statements pgrelay prepared on it.
 //
 // The invariant: a server goes back to the pool only at a true protocol boundary. Its client's
 // every request is answered, no extended-protocol message was sent since the last Sync, no COPY
@@ -17,10 +15,9 @@ import { serialize } from '../protocol/frontend-messages.js';
 import { FrameScanner, frameModes, Verdict, type SplicingSink } from '../protocol/frame-scanner.js';
 import { Backend, TxStatus } from '../protocol/message-types.js';
 import { readErrorFields, readParameterStatus } from '../protocol/readers.js';
-import { unknownStatementError, withHint } from '../protocol/statement-messages.js';
 import { ServerStatements } from './statement-lru.js';
 import { Expect, type ReplyQueue } from './reply-queue.js';
-import type { FrameStep } from './client-statements.js';
+import { ReplyTracker, SERVER_DECIDE_PEEK, TRACKING_SERVER_FRAMES, type TrackedServer } from './reply-tracking.js';
 import type { PoolServer } from '../pool/pool.js';
 import type { HostPort } from '../config/types.js';
 import type { LoginResult } from './server-login.js';
@@ -92,42 +89,6 @@ export const OBSERVING_SERVER_FRAMES = frameModes(
   [Backend.ReadyForQuery, Backend.ParameterStatus, Backend.ErrorResponse, Backend.CopyInResponse, Backend.CopyBothResponse, Backend.CommandComplete],
 );
 
-/**
- * With prepared-statement tracking: every reply that answers a message is matched to the reply
- * queue at its header (ParseComplete, BindComplete, CloseComplete, NoData, RowDescription,
- * CommandComplete, EmptyQueryResponse, PortalSuspended, ReadyForQuery, ErrorResponse). Rows and
- * copy data still pass unseen.
- */
-export const TRACKING_SERVER_FRAMES = frameModes(
-  [],
-  [Backend.ParameterStatus, Backend.CopyInResponse, Backend.CopyBothResponse],
-  [
-    Backend.ParseComplete,
-    Backend.BindComplete,
-    Backend.CloseComplete,
-    Backend.NoData,
-    Backend.RowDescription,
-    Backend.CommandComplete,
-    Backend.EmptyQueryResponse,
-    Backend.PortalSuspended,
-    Backend.ReadyForQuery,
-    Backend.ErrorResponse,
-  ],
-);
-
-/**
- * How much of a reply the tracking's decision sees: a whole ReadyForQuery, and a whole
- * CommandComplete of the tags that matter (DEALLOCATE ALL is the longest), read there at once.
- */
-const SERVER_DECIDE_PEEK = 20;
-
-/** What onTaken() does with a reply frame the tracking cut out of the stream. */
-const Taken = { Forward: 0, Drop: 1, Error: 2 } as const;
-type Taken = (typeof Taken)[keyof typeof Taken];
-
-/** Added to a 26000 that a simple query drew: SQL-level PREPARE does not outlive the transaction here. */
-export const SQL_PREPARE_HINT =
-  'pgrelay pools server connections per transaction: a statement made with SQL PREPARE exists only until the end of its transaction. Use the protocol-level prepared statements of the driver, or pool_mode = session.';
 
 interface InternalQuery {
   resolve(): void;
@@ -153,7 +114,7 @@ export class ServerQueryError extends Error {
 
 let nextServerId = 1;
 
-export class ServerConn implements PoolServer, SplicingSink {
+export class ServerConn implements PoolServer, SplicingSink, TrackedServer {
   readonly id = nextServerId++;
   readonly createdAt: number;
   idleSince: number;
@@ -200,8 +161,7 @@ export class ServerConn implements PoolServer, SplicingSink {
   private readonly reader: ReadSlot;
   /** The linked client's reply queue (prepared-statement tracking), or null. */
   private replies: ReplyQueue | null = null;
-  /** What onTaken() does with the frame onDecide() chose to take. */
-  private taken: Taken = Taken.Forward;
+  private readonly tracker = new ReplyTracker(this);
   /** Scan CommandComplete tags for this link (its session settings are pgrelay's to keep). */
   private observeTags = false;
 
@@ -419,108 +379,14 @@ export class ServerConn implements PoolServer, SplicingSink {
     }
   }
 
-  // ---- prepared-statement tracking (transaction pooling) ----------------------------------
+  // ---- prepared-statement tracking (transaction pooling): reply-tracking.ts ---------------
 
-  /**
-   * A reply that answers a message, at its header: it pops the client's reply queue. Swallowed
-   * replies, pgrelay's own answers due right after this one, and every ErrorResponse make the
-   * frame taken (onTaken writes it, or not).
-   */
+  /** SplicingSink: a reply at its header, with tracking (the plain rules on pgrelay's own queries). */
   onDecide(type: number, length: number, buf: Buffer, start: number, avail: number): Verdict {
     const q = this.replies;
-    if (q === null || this.state !== ServerState.active) {
-      // pgrelay's own query on a tracking link: the plain rules.
-      if (type === Backend.ErrorResponse) return Verdict.Observe;
-      return type === Backend.ReadyForQuery || type === Backend.CommandComplete ? this.readNow(type, length, buf, start, avail, Verdict.Observe) : Verdict.Forward;
-    }
-    const kind = q.headKind;
-    switch (type) {
-      case Backend.ErrorResponse:
-        this.taken = Taken.Error;
-        return Verdict.Take;
-      case Backend.ParseComplete: {
-        const step = q.headStep;
-        if (step !== undefined && step.injected && !step.injectDone && kind !== Expect.Query) {
-          // The Parse pgrelay put before the client's frame: the statement exists now.
-          step.injectDone = true;
-          this.taken = Taken.Drop;
-          return Verdict.Take;
-        }
-        if (kind === Expect.Parse) return this.popped(q, Verdict.Forward);
-        return this.desync(type, kind);
-      }
-      case Backend.BindComplete:
-        return kind === Expect.Bind ? this.popped(q, Verdict.Forward) : this.desync(type, kind);
-      case Backend.CloseComplete:
-        if (kind === Expect.Close) return this.popped(q, Verdict.Forward);
-        if (kind === Expect.Evict) {
-          this.taken = Taken.Drop;
-          this.pop(q);
-          return Verdict.Take;
-        }
-        return this.desync(type, kind);
-      case Backend.NoData:
-      case Backend.RowDescription:
-        if (kind === Expect.Describe) return this.popped(q, Verdict.Forward);
-        // A simple query's (or a function call's) result: not an answer of its own.
-        return kind === Expect.Query || kind === Expect.FunctionCall ? Verdict.Forward : this.desync(type, kind);
-      case Backend.CommandComplete:
-      case Backend.EmptyQueryResponse: {
-        const observe = type === Backend.CommandComplete ? Verdict.Observe : Verdict.Forward;
-        if (kind === Expect.Execute) return this.readNow(type, length, buf, start, avail, this.popped(q, observe));
-        if (kind !== Expect.Query) return this.desync(type, kind);
-        const step = q.headStep;
-        if (step !== undefined && step.injected && !step.injectDone && type === Backend.CommandComplete) {
-          // The PREPARE pgrelay put in front of a client's SQL DEALLOCATE.
-          step.injectDone = true;
-          this.taken = Taken.Drop;
-          return Verdict.Take;
-        }
-        return this.readNow(type, length, buf, start, avail, observe);
-      }
-      case Backend.PortalSuspended:
-        return kind === Expect.Execute ? this.popped(q, Verdict.Forward) : this.desync(type, kind);
-      case Backend.ReadyForQuery:
-        return kind === Expect.Sync || kind === Expect.Query || kind === Expect.FunctionCall ? this.readNow(type, length, buf, start, avail, this.popped(q, Verdict.Observe)) : this.desync(type, kind);
-      default:
-        return Verdict.Forward;
-    }
-  }
-
-  /**
-   * An observed frame the decision already sees whole (a ReadyForQuery, a short CommandComplete):
-   * read it now and let it pass, which saves assembling it for onFrame.
-   */
-  private readNow(type: number, length: number, buf: Buffer, start: number, avail: number, verdict: Verdict): Verdict {
-    if (verdict !== Verdict.Observe || avail !== 1 + length) return verdict;
-    this.onFrame(type, buf, start, start + avail);
-    return Verdict.Forward;
-  }
-
-  /** Pops the queue's head, which the reply being read answered. */
-  private pop(q: ReplyQueue): void {
-    q.shift()?.commit();
-  }
-
-  /**
-   * Pops the head and returns `verdict`, or Take when pgrelay's own answers are due right after
-   * this reply (onTaken writes the reply, then them).
-   */
-  private popped(q: ReplyQueue, verdict: Verdict): Verdict {
-    this.pop(q);
-    const next = q.headStep;
-    if (next === undefined || next.fake === null || !next.resolved) return verdict;
-    this.taken = Taken.Forward;
-    return Verdict.Take;
-  }
-
-  /** A reply the queue did not expect: the bookkeeping and the server disagree; the server is closed. */
-  private desync(type: number, kind: number): Verdict {
-    const c = this.client;
-    this.close(Disconnect.InvalidServerMessage, `reply '${String.fromCharCode(type)}' while expecting ${kind}`);
-    this.unlink();
-    c?.onServerLost({ reason: 'server reply out of order for prepared-statement tracking', fatalForwarded: false });
-    return Verdict.Forward;
+    if (q !== null && this.state === ServerState.active) return this.tracker.decide(q, type, length, buf, start, avail);
+    if (type === Backend.ErrorResponse) return Verdict.Observe;
+    return type === Backend.ReadyForQuery || type === Backend.CommandComplete ? this.tracker.readNow(type, length, buf, start, avail, Verdict.Observe) : Verdict.Forward;
   }
 
   /** SplicingSink: server bytes before a taken frame. */
@@ -534,69 +400,20 @@ export class ServerConn implements PoolServer, SplicingSink {
   onTaken(type: number, buf: Buffer, start: number, end: number): void {
     const client = this.client;
     const q = this.replies;
-    let out: Buffer | null = null;
-    switch (this.taken) {
-      case Taken.Drop:
-        break;
-      case Taken.Error:
-        this.onFrame(type, buf, start, end);
-        out = client !== null && q !== null && this.state === ServerState.active ? this.errorReply(client, q, buf, start, end) : buf.subarray(start, end);
-        break;
-      case Taken.Forward:
-        if (type === Backend.ReadyForQuery || type === Backend.CommandComplete) this.onFrame(type, buf, start, end);
-        out = buf.subarray(start, end);
-        break;
+    if (client === null || q === null || this.state !== ServerState.active) {
+      this.tracker.reset();
+      if (type === Backend.ErrorResponse || type === Backend.ReadyForQuery) this.onFrame(type, buf, start, end);
+      return;
     }
-    this.taken = Taken.Forward;
-    if (client === null || this.state !== ServerState.active) return;
-    let ok = out === null || client.sendToClient(out);
-    // pgrelay's own answers that were waiting for this reply.
-    if (q !== null) {
-      for (let step = q.headStep; step !== undefined && step.fake !== null && step.resolved; step = q.headStep) {
-        q.shift();
-        step.commit();
-        ok = client.sendToClient(step.fake) && ok;
-      }
-    }
-    if (!ok) this.socket.pause();
+    if (!this.tracker.taken(client, q, type, buf, start, end)) this.socket.pause();
   }
 
-  /**
-   * An ErrorResponse while the client's queue is tracked. A message of the extended protocol
-   * failed: PostgreSQL skips everything until Sync, so those entries go and what they did is
-   * undone. The error itself is the server's, unless it answers a probe pgrelay sent in place of a
-   * message PostgreSQL would have refused (then PostgreSQL's own words are sent).
-   */
-  private errorReply(client: ServerClient, q: ReplyQueue, buf: Buffer, start: number, end: number): Buffer {
-    const fields = readErrorFields(buf, start, end);
-    const severity = fields.get('V') ?? fields.get('S') ?? 'ERROR';
-    const frame = buf.subarray(start, end);
-    if (severity === 'FATAL' || severity === 'PANIC') return frame;
-    const code = fields.get('C') ?? '';
-    const kind = q.headKind;
-    if (kind === 0 || kind === Expect.Sync || kind === Expect.Query || kind === Expect.FunctionCall) {
-      // A simple query's error (or COMMIT failing at Sync): nothing is skipped. A DEALLOCATE of a
-      // client's name that failed (in a failed transaction) leaves the name.
-      if (kind === Expect.Query) q.headStep?.undo();
-      return code === '26000' && kind === Expect.Query ? withHint(buf, start, end, SQL_PREPARE_HINT) : frame;
-    }
-    let out: Buffer = frame;
-    const step = q.headStep as FrameStep | undefined;
-    if (step !== undefined && step.replace !== null) {
-      if (step.replaceOnly === null || step.replaceOnly === code) out = step.replace;
-    } else if (code === '26000' && step !== undefined && step.statement !== null && step.clientName !== null && (kind === Expect.Bind || kind === Expect.Describe)) {
-      // The server lost a statement pgrelay believed it had (a client's SQL DEALLOCATE of it):
-      // the client's name is what failed; the next use prepares it again.
-      step.server?.remove(step.statement);
-      this.statements?.remove(step.statement);
-      out = unknownStatementError(step.clientName);
-    } else if (code === '26000') {
-      out = withHint(buf, start, end, SQL_PREPARE_HINT);
-    }
-    if (this.copyIn) q.ignoreSyncs = false;
-    const requests = q.failHead();
-    client.protocol.outstanding -= Math.min(requests, client.protocol.outstanding);
-    return out;
+  /** TrackedServer: the bookkeeping and the server disagree; the server is closed, never reused. */
+  lostTrack(detail: string): void {
+    const c = this.client;
+    this.close(Disconnect.InvalidServerMessage, detail);
+    this.unlink();
+    c?.onServerLost({ reason: 'server reply out of order for prepared-statement tracking', fatalForwarded: false });
   }
 
   private statementsDropped(): void {

@@ -6,9 +6,22 @@
 
 import { releaseStatement, retainStatement, type Statement } from './statement-registry.js';
 
+/** A Parse sent and not yet answered: the Sync segment of its frame, and the client name it makes (null when pgrelay put it before a Bind). */
+interface Pending {
+  readonly segment: number;
+  readonly creator: object | null;
+}
+
 export class ServerStatements {
   /** Statement → the stamp of its last use (higher is more recent). */
   private readonly lru = new Map<Statement, number>();
+  /**
+   * Statements whose Parse is sent and not yet answered. Frames of the same Sync segment may rely
+   * on them (an error there makes the server skip the Parse and them alike), and so may frames of
+   * the client name that Parse makes (if the server skips it, the name does not exist either). A
+   * frame after the Sync for another name would run without the statement.
+   */
+  private readonly pendingIn = new Map<Statement, Pending>();
   private clock = 0;
   /** The connection is gone: nothing is recorded any more (late undos of its client change nothing). */
   private retired = false;
@@ -25,20 +38,39 @@ export class ServerStatements {
     return this.lru.has(s);
   }
 
+  /** Whether a frame of Sync segment `segment`, for client name `name`, may use `s` here without preparing it. */
+  usable(s: Statement, segment: number, name: object | null): boolean {
+    if (!this.lru.has(s)) return false;
+    const p = this.pendingIn.get(s);
+    return p === undefined || p.segment === segment || (p.creator !== null && p.creator === name);
+  }
+
   /** Marks a statement as just used. */
   touch(s: Statement): void {
     this.lru.set(s, ++this.clock);
   }
 
-  /** Records a statement prepared on the server (holds a reference). */
-  add(s: Statement): void {
+  /**
+   * Records a statement whose Parse a frame of `segment` sends now (holds a reference); `creator`
+   * is the client name that Parse makes, or null for a Parse pgrelay put before a Bind/Describe.
+   */
+  add(s: Statement, segment: number, creator: object | null): void {
     if (this.retired) return;
-    if (!this.lru.has(s)) retainStatement(s);
+    if (!this.lru.has(s)) {
+      retainStatement(s);
+      this.pendingIn.set(s, { segment, creator });
+    }
     this.lru.set(s, ++this.clock);
+  }
+
+  /** The server answered the Parse that added `s`: any frame may use it now. */
+  confirm(s: Statement): void {
+    this.pendingIn.delete(s);
   }
 
   /** Forgets a statement (the server does not have it after all); drops the reference. */
   remove(s: Statement): boolean {
+    this.pendingIn.delete(s);
     if (!this.lru.delete(s)) return false;
     releaseStatement(s);
     return true;
@@ -70,6 +102,7 @@ export class ServerStatements {
   clear(): void {
     for (const s of this.lru.keys()) releaseStatement(s);
     this.lru.clear();
+    this.pendingIn.clear();
   }
 
   /** The server connection is closed. */

@@ -9,6 +9,12 @@ import { createHash } from 'node:crypto';
 export class Statement {
   /** References from client namespaces and server connections (see internStatement/releaseStatement). */
   refs = 0;
+  /**
+   * The same query under other server-side names (statement-lru.ts says when one is needed); the
+   * statement a variant is of. Created when first needed, kept while referenced.
+   */
+  variants: Statement[] | null = null;
+  base: Statement | null = null;
   constructor(
     /** The Parse body after the name: query text, NUL, parameter count and types (pgrelay's copy). */
     readonly spec: Buffer,
@@ -53,6 +59,25 @@ export function internStatement(buf: Buffer, from: number, end: number): Stateme
   return s;
 }
 
+/**
+ * The `index`-th variant of `s` (1, 2 ...): the same text and types under a server-side name of
+ * its own, for when a server's copy under the usual name cannot be relied on. No reference is
+ * added; the caller retains what it keeps.
+ */
+export function variantOf(s: Statement, index: number): Statement {
+  const base = s.base ?? s;
+  const list = (base.variants ??= []);
+  while (list.length < index) {
+    let name = `${base.name}v${list.length + 1}`;
+    for (let i = 1; byName.has(name); i++) name = `${base.name}v${list.length + 1}_${i}`;
+    const v = new Statement(base.spec, name, Buffer.from(`${name}\0`, 'latin1'), base.key);
+    v.base = base;
+    byName.set(name, v);
+    list.push(v);
+  }
+  return list[index - 1]!;
+}
+
 /** One more reference to a statement already held. */
 export function retainStatement(s: Statement): void {
   s.refs++;
@@ -63,6 +88,11 @@ export function releaseStatement(s: Statement): void {
   if (--s.refs > 0) return;
   if (byKey.get(s.key) === s) byKey.delete(s.key);
   if (byName.get(s.name) === s) byName.delete(s.name);
+  // A variant unused by anyone goes; the base keeps the others (variant numbers stay stable).
+  if (s.base !== null && s.base.variants !== null && s.base.variants[s.base.variants.length - 1] === s) {
+    s.base.variants.pop();
+    while (s.base.variants.length > 0 && s.base.variants[s.base.variants.length - 1]!.refs === 0) byName.delete(s.base.variants.pop()!.name);
+  }
 }
 
 /** Statements known (for tests and diagnostics). */

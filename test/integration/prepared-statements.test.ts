@@ -162,6 +162,54 @@ t.test('max_prepared_statements bounds each server; evicted statements are prepa
   t.ok(Number(n) <= 3, `the server holds at most the bound plus what this transaction added (${n})`);
 });
 
+t.test("a name prepared after a Sync does not rely on another name's Parse that an error skipped", async (t) => {
+  // Found by the transaction property test: n0's Parse (text X) is skipped after an error in
+  // segment 1; n1 (same text X) in segment 2 must still be prepared, as PostgreSQL would.
+  const relay = await relayOf(t);
+  const a = await client(t, relay);
+  // The error comes from execution (not folded at plan time), after Bind.
+  const fails = 'select 1 / (random() * 0)::int';
+  const r = await send(a, 2, P('', fails), B(''), E(), P('n0', 'select 42'), B('n0'), E(), S(), P('n1', 'select 42'), B('n1'), E(), S());
+  t.equal(types(r), '12EZ12DCZ', `segment 2 runs (${errorOf(r.slice(4))?.get('M') ?? 'no error'})`);
+  t.same(values(r), ['42']);
+  t.same(values(await send(a, 1, B('n1'), E(), S())), ['42'], 'and n1 stays usable');
+  t.equal(errorOf(await send(a, 1, B('n0'), E(), S()))?.get('C'), '26000', 'n0 was never made, as in PostgreSQL');
+  // The name whose own Parse was skipped: a Bind of it in the next segment is 26000, as in PostgreSQL.
+  const own = await send(a, 2, P('', fails), B(''), E(), P('n2', 'select 43'), S(), B('n2'), E(), S());
+  t.equal(types(own), '12EZEZ');
+  t.equal(errorOf(own.slice(4))?.get('M'), 'prepared statement "n2" does not exist');
+});
+
+t.test("pgrelay's own answers wait for the client's Sync or Flush, as PostgreSQL's replies do", async (t) => {
+  // Found by the transaction property test: PostgreSQL sends nothing before a Sync, a Flush or a
+  // Query; a Parse of a statement the server has must not be answered earlier through pgrelay.
+  const relay = await relayOf(t);
+  const a = await client(t, relay);
+  await send(a, 1, P('first', 'select 91'), S());
+  a.send(P('second', 'select 91'), CS('first'));
+  t.same(types(await a.readFor(300)), '', 'nothing before a flush');
+  a.send(serialize.flush());
+  t.equal(types([await a.next(), await a.next()]), '13', 'ParseComplete and CloseComplete at the Flush');
+  t.same(values(await send(a, 1, B('second'), E(), S())), ['91']);
+});
+
+t.test('a Parse of a statement the server has, in a failed transaction block, gets 25P02 as in PostgreSQL', async (t) => {
+  // Found by the transaction property test: PostgreSQL refuses most Parses in a failed block.
+  const relay = await relayOf(t);
+  const a = await client(t, relay);
+  await send(a, 1, P('known', 'select 92'), S());
+  t.equal(errorOf(await send(a, 1, query('begin; select 1/0')))?.get('C'), '22012');
+  const r = await send(a, 1, P('again', 'select 92'), B('again'), E(), S());
+  t.equal(types(r), 'EZ');
+  t.equal(errorOf(r)?.get('C'), '25P02');
+  t.equal(types(await send(a, 1, query('rollback'))), 'CZ');
+  t.equal(errorOf(await send(a, 1, B('again'), E(), S()))?.get('C'), '26000', 'the refused Parse made no name');
+  // Pipelined behind an error in the same request, too.
+  const p = await send(a, 2, query('begin'), P('', 'select 1 / (random() * 0)::int'), B(''), E(), P('third', 'select 92'), S());
+  t.equal(types(p), 'CZ12EZ');
+  await send(a, 1, query('rollback'));
+});
+
 t.test('an error after an inserted Parse keeps the statement; the next Bind works', async (t) => {
   const relay = await relayOf(t, { defaultPoolSize: 2 });
   const a = await client(t, relay);

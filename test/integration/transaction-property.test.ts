@@ -247,7 +247,8 @@ async function check(spec: CaseSpec): Promise<string | null> {
     const before = f < 0 ? run.got : run.got.slice(0, f);
     for (let j = 0; j < before.length; j++) {
       if (j >= want.length || hex(before[j]!) !== hex(want[j]!)) {
-        return `client ${i}: message ${j} is ${before[j]!.type} where PostgreSQL sends ${want[j]?.type ?? 'nothing'} (got ${types(run.got)}, PostgreSQL ${types(want)})`;
+        const said = (m: WireMessage | undefined): string => (m?.type === 'E' ? ` ${errorFields(m.body).get('C')} "${errorFields(m.body).get('M')}"` : '');
+        return `client ${i}: message ${j} is ${before[j]!.type}${said(before[j])} where PostgreSQL sends ${want[j]?.type ?? 'nothing'}${said(want[j])} (got ${types(run.got)}, PostgreSQL ${types(want)})`;
       }
     }
     const model = runModel(proxied[i]!.flat());

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { Expect, ReplyQueue, StatementStep, type ClientName, type NameTable } from '../../src/proxy/reply-queue.js';
 import { ServerStatements } from '../../src/proxy/statement-lru.js';
-import { internStatement, registeredStatements, releaseStatement } from '../../src/proxy/statement-registry.js';
+import { internStatement, registeredStatements, releaseStatement, variantOf } from '../../src/proxy/statement-registry.js';
 
 function drain(q: ReplyQueue): number[] {
   const out: number[] = [];
@@ -86,7 +86,7 @@ t.test('undo runs newest first: Close then Parse of one name, both skipped, leav
   names.map.set('s', fresh);
   const parse = new StatementStep(names, fresh.statement);
   parse.added = fresh;
-  server.add(fresh.statement);
+  server.add(fresh.statement, 1, fresh);
   parse.server = server;
   parse.lruAdded = fresh.statement;
   q.push(Expect.Parse, parse);
@@ -102,7 +102,7 @@ t.test('eviction undone puts the statement back; committed, it lets go', async (
   const server = new ServerStatements();
   const texts = ['select 11', 'select 12', 'select 13'].map((s) => Buffer.from(`${s}\0\0\0`));
   const stmts = texts.map((b) => internStatement(b, 0, b.length));
-  for (const s of stmts) server.add(s);
+  for (const s of stmts) server.add(s, 0, null);
   const victims = server.evict(1);
   t.same(victims, stmts.slice(0, 2), 'least recently used first');
   t.equal(server.size, 1);
@@ -117,4 +117,25 @@ t.test('eviction undone puts the statement back; committed, it lets go', async (
   done.commit();
   t.notOk(server.has(victims[1]!));
   t.equal(victims[1]!.refs, 1, 'only its creator holds it now');
+});
+
+t.test('a statement still being prepared is usable only in its Sync segment, or by the name its Parse makes', async (t) => {
+  const server = new ServerStatements();
+  const text = Buffer.from('select 77\0\0\0');
+  const s = internStatement(text, 0, text.length);
+  const maker = { name: 'n0' };
+  const other = { name: 'n1' };
+  server.add(s, 4, maker);
+  t.ok(server.usable(s, 4, other), 'same segment: skipped together with the Parse if it fails');
+  t.ok(server.usable(s, 5, maker), "the name the Parse makes: if it fails, the name does not exist either");
+  t.notOk(server.usable(s, 5, other), 'another name after the Sync cannot rely on it');
+  server.confirm(s);
+  t.ok(server.usable(s, 5, other), 'once answered, anyone may');
+  const injected = internStatement(Buffer.from('select 78\0\0\0'), 0, 12);
+  server.add(injected, 2, null);
+  t.notOk(server.usable(injected, 3, maker), 'a Parse put before a Bind makes no name: only its segment relies on it');
+  const v = variantOf(s, 1);
+  t.not(v.name, s.name, 'a variant has a server-side name of its own');
+  t.same(v.spec, s.spec, 'and the same text and types');
+  t.equal(variantOf(s, 1), v, 'asked again, the same variant');
 });
