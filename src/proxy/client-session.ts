@@ -342,7 +342,10 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
    * reply before them has been sent, so they go now.
    */
   private drainFakes(): void {
-    this.protocol.replies?.answerDue((answer) => this.sendToClient(answer));
+    const q = this.protocol.replies;
+    // Checked on every read of a tracking client: no call unless an answer of pgrelay's is first.
+    if (q === null || q.headStep?.fake == null) return;
+    q.answerDue((answer) => this.sendToClient(answer));
   }
 
   /** ServerClient (tracking): the server dropped every statement for this client (DEALLOCATE ALL, DISCARD ALL). */
