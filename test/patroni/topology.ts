@@ -4,7 +4,7 @@
 // "direct" names both nodes (host list + patroni_api), "service" names only the HAProxy. Each
 // instance carries its own pgbench during a scenario, and every scenario measures both.
 
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as http from 'node:http';
@@ -305,7 +305,10 @@ export async function runScenario(bed: Bed, spec: ScenarioSpec): Promise<Row[]> 
   await bed.cluster.waitHealthy(90_000);
   const dir = mkdtempSync(join(bed.work, 'run-'));
   const benches = bed.instances.map((inst) =>
-    pgbench([...inst.conn, '-c', '8', '-j', '2', '-R', String(RATE), '-T', String(spec.benchSeconds), '-l', '--log-prefix', join(dir, inst.topology), 'postgres'], {}, { timeoutMs: (spec.benchSeconds + 120) * 1000 }),
+    // -N (simple update: no pgbench_branches/tellers updates): with the default script all clients
+    // queue on the one branch row, and a PAUSE's drain then waits on that lock convoy (seen: 2.3 s on
+    // a busy 2-core box), which measures lock waits, not the switchover.
+    pgbench([...inst.conn, '-N', '-c', '8', '-j', '2', '-R', String(RATE), '-T', String(spec.benchSeconds), '-l', '--log-prefix', join(dir, inst.topology), 'postgres'], {}, { timeoutMs: (spec.benchSeconds + 120) * 1000 }),
   );
   const writers = bed.instances.map((inst) => startWriter(inst));
   await new Promise((r) => setTimeout(r, 2000));
@@ -319,7 +322,11 @@ export async function runScenario(bed: Bed, spec: ScenarioSpec): Promise<Row[]> 
   await spec.after?.(bed);
   // PGRELAY_PATRONI_DUMP=DIR keeps what each row was computed from, for a closer look.
   const dump = process.env['PGRELAY_PATRONI_DUMP'];
-  if (dump !== undefined) writeFileSync(join(dump, `${spec.name.replace(/\W+/g, '-')}-${t0}.json`), JSON.stringify({ scenario: spec.name, t0, end, watch: { nodes: Object.fromEntries(watch.nodes), service: watch.service }, writers: written, benchDir: dir }));
+  if (dump !== undefined) {
+    const name = `${spec.name.replace(/\W+/g, '-')}-${t0}`;
+    writeFileSync(join(dump, `${name}.json`), JSON.stringify({ scenario: spec.name, t0, end, watch: { nodes: Object.fromEntries(watch.nodes), service: watch.service }, writers: written }));
+    for (const f of readdirSync(dir)) copyFileSync(join(dir, f), join(dump, `${name}.${f}`));
+  }
   const primaryGap = longestDown(anyPrimary(watch), t0, end);
   const serviceGap = longestDown(watch.service, t0, end);
   const checks = await Promise.all(bed.instances.map((inst) => pgbench([...inst.conn, '-c', '4', '-j', '2', '-T', '2', 'postgres'], {}, { timeoutMs: 60_000 })));
