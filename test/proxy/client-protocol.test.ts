@@ -51,7 +51,8 @@ const steps: { what: string; bytes: Buffer; outstanding: number; unsynced: boole
 const forwarded = Buffer.concat(steps.map((s) => s.bytes));
 const terminate = serialize.end();
 const stream = Buffer.concat([forwarded, terminate]);
-const QUERIES = 2;
+// Queries as PgBouncer counts them: each Query, and each Sync that closes extended messages.
+const QUERIES = 5;
 
 /** Feeds chunks as reads; returns what would be forwarded (carry, then chunk[0, end)). */
 function feed(p: ClientProtocol, chunks: Buffer[]): Buffer {

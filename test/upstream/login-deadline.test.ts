@@ -37,7 +37,7 @@ t.test('a held login does not delay a waiting client once the Service routes to 
 });
 
 t.test('a server that answers but never finishes its login is dropped at server_login_timeout', async (t) => {
-  // Asks for a cleartext password, then says nothing more.
+  // Asks for a cleartext password, then says nothing more (it answers no SSLRequest: plaintext only).
   const silent = net.createServer((s) => {
     s.once('data', () => s.write(Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 3])));
     s.on('error', () => undefined);
@@ -46,7 +46,7 @@ t.test('a server that answers but never finishes its login is dropped at server_
   t.teardown(() => new Promise<void>((r) => silent.close(() => r())));
   const port = (silent.address() as net.AddressInfo).port;
   const relay = await startRelay(cluster, {
-    settings: { queryWaitTimeoutMs: 2500, serverLoginTimeoutMs: 800 },
+    settings: { queryWaitTimeoutMs: 2500, serverLoginTimeoutMs: 800, serverTlsSslmode: 'disable' },
     databases: { '*': { hosts: [{ host: '127.0.0.1', port }], password: 'x' } },
   });
   t.teardown(() => relay.stop());
