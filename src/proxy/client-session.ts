@@ -25,7 +25,7 @@ import { sendCancel } from './cancel.js';
 import { linkQuery, prepareLinked, recordSettings, returnAfterDeparture } from './server-handoff.js';
 import { evictionCloses, type FrameStep } from './client-statements.js';
 import { answerToLoss, LossAnswer } from './loss-policy.js';
-import type { PoolServer, PoolWaiter } from '../pool/pool.js';
+import type { PoolServer, PoolWaiter } from '../pool/pool-contract.js';
 import type { PoolEntry } from '../pool/registry.js';
 import type { CancelTarget, ConsoleLink, ProxyContext } from './context.js';
 import { CONSOLE_DATABASE } from '../control/contract.js';

@@ -18,7 +18,7 @@ import { readErrorFields, readParameterStatus } from '../protocol/readers.js';
 import { ServerStatements } from './statement-lru.js';
 import { Expect, type ReplyQueue } from './reply-queue.js';
 import { ReplyTracker, SERVER_DECIDE_PEEK, TRACKING_SERVER_FRAMES, type TrackedServer } from './reply-tracking.js';
-import type { PoolServer } from '../pool/pool.js';
+import type { PoolServer } from '../pool/pool-contract.js';
 import type { HostPort } from '../config/types.js';
 import type { LoginResult } from './server-login.js';
 import type { ReadSlot } from './read-slot.js';

@@ -6,7 +6,7 @@
 
 import { login, type ServerCredential } from '../proxy/server-login.js';
 import { ServerConn, type ServerOwner } from '../proxy/server-conn.js';
-import { isPermanentLoginError } from '../pool/pool.js';
+import { isPermanentLoginError } from '../pool/pool-contract.js';
 import type { PoolEntry, UpstreamFactory } from '../pool/registry.js';
 import { parseSecret } from '../auth/secret.js';
 import type { ProxyContext } from '../proxy/context.js';
