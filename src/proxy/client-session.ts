@@ -29,7 +29,8 @@ import type { PoolServer, PoolWaiter } from '../pool/pool-contract.js';
 import type { PoolEntry } from '../pool/registry.js';
 import type { CancelTarget, ConsoleLink, ProxyContext } from './context.js';
 import { CONSOLE_DATABASE } from '../control/contract.js';
-import type { ServerClient, ServerConn, ServerLoss } from './server-conn.js';
+import type { ServerConn } from './server-conn.js';
+import type { ServerClient, ServerLoss } from './server-client.js';
 
 let nextClientId = 1;
 
