@@ -10,7 +10,7 @@ import type { FrameSink } from '../src/protocol/frame-scanner.js';
 import { Backend } from '../src/protocol/message-types.js';
 
 // The very tables the proxy scans with, so the benchmark cannot drift from the forwarding path.
-import { SERVER_FRAMES } from '../src/proxy/server-conn.js';
+import { SERVER_FRAMES } from '../src/proxy/server-state.js';
 import { CLIENT_FRAMES } from '../src/proxy/client-protocol.js';
 
 export interface FramerResult {

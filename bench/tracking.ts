@@ -6,7 +6,8 @@
 
 import net from 'node:net';
 import { parseArgs } from 'node:util';
-import { ServerConn, type ServerClient } from '../src/proxy/server-conn.js';
+import { ServerConn } from '../src/proxy/server-conn.js';
+import type { ServerClient } from '../src/proxy/server-client.js';
 import { ClientProtocol } from '../src/proxy/client-protocol.js';
 import { ReadSlot } from '../src/proxy/read-slot.js';
 import { serialize } from '../src/protocol/frontend-messages.js';

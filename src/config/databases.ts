@@ -3,7 +3,7 @@
 
 import { ConnStringError, parseConnString, parseHostList, quoteConnValue } from './connstring.js';
 import type { ConnParam } from './connstring.js';
-import { parseDuration, parseInteger, parsePoolMode, SettingValueError } from './settings.js';
+import { parseDuration, parseInteger, parsePoolMode, SettingValueError } from './setting-values.js';
 import { ConfigError } from './types.js';
 import { DATABASE_KEYS, refusesToIgnore, USER_KEYS } from './pgbouncer-keys.js';
 import { didYouMean } from './suggest.js';

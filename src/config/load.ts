@@ -22,8 +22,8 @@ import {
   findSetting,
   formatSetting,
   SETTINGS_TABLE,
-  SettingValueError,
 } from './settings.js';
+import { SettingValueError } from './setting-values.js';
 import { ConfigError } from './types.js';
 import type { Config, ConfigSite, ConfigSites, ConfigWarning, DatabaseConfig, Settings, UserConfig } from './types.js';
 import { KNOWN_SECTIONS, PGBOUNCER_SETTINGS, refusesToIgnore } from './pgbouncer-keys.js';

@@ -1,71 +1,13 @@
 // A pool of server connections for one (database, user): hands idle servers to clients, queues
 // the rest FIFO, opens connections up to the pool size and closes the ones past their time.
-// It never sees a socket or a Buffer: servers and waiters are reached through small interfaces.
+// It never sees a socket or a Buffer: servers and waiters are reached through small interfaces
+// (pool-contract.ts).
 
 import { WaitQueue } from './wait-queue.js';
 import { LoginPacer } from './login-pacer.js';
 import { Disconnect, ErrorCode, PgRelayError } from '../errors.js';
 import { SqlState } from '../protocol/sqlstate.js';
-
-/** What the pool needs of a server connection. */
-export interface PoolServer {
-  readonly id: number;
-  readonly createdAt: number;
-  idleSince: number;
-  /** Set by RECONNECT or server_lifetime: close instead of reusing on the next release. */
-  closeNeeded: boolean;
-  /** The pool generation it was opened in; a pause starts a new one so older servers retire. */
-  generation: number;
-  /** `code`: a stable Disconnect code (the disconnect metric's label). */
-  close(code: string): void;
-}
-
-/** What the pool needs of a client waiting for a server. */
-export interface PoolWaiter {
-  /** ms timestamp of when it joined the queue (0 when not waiting). */
-  waitingSince: number;
-  onServer(server: PoolServer): void;
-  onWaitError(err: PgRelayError): void;
-}
-
-export interface PoolSettings {
-  readonly poolSize: number;
-  readonly minPoolSize: number;
-  readonly reservePoolSize: number;
-  readonly reservePoolTimeoutMs: number;
-  readonly serverIdleTimeoutMs: number;
-  readonly serverLifetimeMs: number;
-  readonly queryWaitTimeoutMs: number;
-  /** Delay before retrying after a failed connect when no client waits (grows to serverLoginRetryMs). */
-  readonly serverLoginRetryMs: number;
-  /** While clients wait: another login starts this often without waiting for earlier ones (0 = off). */
-  readonly serverLoginHedgeMs: number;
-  /** Most logins in flight while hedging. */
-  readonly serverLoginParallel: number;
-}
-
-/** Opens server connections; the proxy layer provides it. */
-export interface ServerFactory {
-  connect(pool: Pool): Promise<PoolServer>;
-}
-
-/** Told whenever a pool's server count may have dropped (a pause waits for zero). */
-export interface PoolObserver {
-  onServersChanged(pool: Pool): void;
-  onWaited(pool: Pool, waitedMs: number): void;
-}
-
-/** Shared limits across pools (max_db_connections / max_user_connections). */
-export interface ConnectionBudget {
-  tryTake(pool: Pool): boolean;
-  give(pool: Pool): void;
-}
-
-/** Whether a connect failure will not heal by retrying (wrong password, missing database). */
-export function isPermanentLoginError(err: unknown): boolean {
-  const code = (err as { sqlstate?: string; code?: string }).sqlstate ?? (err as { code?: string }).code;
-  return typeof code === 'string' && (code.startsWith('28') || code === SqlState.InvalidCatalogName || code === SqlState.InsufficientPrivilege);
-}
+import { isPermanentLoginError, type ConnectionBudget, type PoolObserver, type PoolServer, type PoolSettings, type PoolWaiter, type ServerFactory } from './pool-contract.js';
 
 export class Pool {
   private idle: PoolServer[] = []; // a stack: the most recently used server is reused first

@@ -2,7 +2,8 @@
 // retired once empty and unused for autodb_idle_timeout, plus the shared per-database / per-user
 // connection limits. Admin and metrics read it; they never reach inside.
 
-import { Pool, type ConnectionBudget, type PoolObserver, type PoolServer, type PoolSettings } from './pool.js';
+import { Pool } from './pool.js';
+import type { ConnectionBudget, PoolObserver, PoolServer, PoolSettings } from './pool-contract.js';
 import type { Config, DatabaseConfig, PoolMode } from '../config/types.js';
 import { Disconnect } from '../errors.js';
 

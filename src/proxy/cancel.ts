@@ -2,6 +2,7 @@
 // real backend's), and reaches the server running that client's work with the server's own key.
 
 import net from 'node:net';
+import { randomInt } from 'node:crypto';
 import { serialize } from '../protocol/frontend-messages.js';
 import type { HostPort } from '../config/types.js';
 import type { ProxyContext } from './context.js';
@@ -22,4 +23,14 @@ export function sendCancel(address: HostPort, processId: number, secretKey: numb
   socket.setTimeout(timeoutMs, () => socket.destroy());
   socket.on('error', () => socket.destroy());
   socket.once('connect', () => socket.end(serialize.cancel(processId, secretKey)));
+}
+
+/**
+ * A BackendKeyData of pgrelay's own for a new client, its process id unused by any other client:
+ * the client's cancel key never names a real backend.
+ */
+export function newBackendKey(cancelKeys: ReadonlyMap<number, unknown>): { processId: number; secretKey: number } {
+  let processId = randomInt(1, 0x7fffffff);
+  while (cancelKeys.has(processId)) processId = randomInt(1, 0x7fffffff);
+  return { processId, secretKey: randomInt(-0x80000000, 0x7fffffff) };
 }

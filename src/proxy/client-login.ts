@@ -17,7 +17,7 @@ import { loginStatusBlock } from './login-status.js';
 import { routeCancel } from './cancel.js';
 import { CONSOLE_DATABASE } from '../control/contract.js';
 import type { ProxyContext, ScramKeys } from './context.js';
-import type { PoolServer, PoolWaiter } from '../pool/pool.js';
+import type { PoolServer, PoolWaiter } from '../pool/pool-contract.js';
 import type { PoolEntry } from '../pool/registry.js';
 import type { ServerConn } from './server-conn.js';
 import { atLeast, type ClientTls } from '../tls/tls-contexts.js';

@@ -1,6 +1,7 @@
 // One client connection after its socket is accepted: the login (client-login.ts), then the
 // forwarding state machine that borrows a server per transaction (or per session), holds
 // requests while it waits for one, and decides what a client is told when its server is lost.
+// Beneath it: client-endpoint.ts (identity, writes, counters), login-outcome.ts, request-tracking.ts.
 //
 // The invariant: a client only ever sees what PostgreSQL itself could have sent on one
 // connection. It never gets another client's replies (a server is shared only at a protocol
@@ -8,59 +9,31 @@
 // told 'I': when its server is lost it gets a FATAL, as a backend crash would give it.
 
 import type net from 'node:net';
-import { randomInt } from 'node:crypto';
 import { ClientProtocol, type ProtocolEvents } from './client-protocol.js';
 import { ClientState, MAX_LINK_ATTEMPTS, type CloseOptions } from './client-state.js';
-import { errorResponse, ReadyForQueryIdle } from '../protocol/backend-messages.js';
-import { ProtocolError } from '../protocol/readers.js';
-import { TxStatus } from '../protocol/message-types.js';
-import { Disconnect, ErrorCode, errorDisconnect, PgRelayError } from '../errors.js';
-import { ClientParams } from './session-params.js';
-import { writeView } from './socket-io.js';
-import { attachClientSocket, upgradeClientSocket, type SocketOwner } from './client-socket.js';
+import { Disconnect, ErrorCode, PgRelayError } from '../errors.js';
+import { ClientEndpoint } from './client-endpoint.js';
+import { attachClientSocket, endClientSocket, upgradeClientSocket, type SocketOwner } from './client-socket.js';
 import type { ClientTls } from '../tls/tls-contexts.js';
 import { ClientLogin, type LoginOutcome } from './client-login.js';
+import { adoptPoolLogin, loginFailure, openConsoleLogin } from './login-outcome.js';
 import { HeldRequests } from './held-requests.js';
 import { sendCancel } from './cancel.js';
 import { linkQuery, prepareLinked, recordSettings, returnAfterDeparture } from './server-handoff.js';
 import { evictionCloses, type FrameStep } from './client-statements.js';
-import { answerToLoss, LossAnswer } from './loss-policy.js';
-import type { PoolServer, PoolWaiter } from '../pool/pool.js';
-import type { PoolEntry } from '../pool/registry.js';
+import { drainFakes, needsServer, renderStep, writeSpliced, type Spliced } from './request-tracking.js';
+import { answerToLoss, failRequests, lossSite, LossAnswer } from './loss-policy.js';
+import type { PoolServer, PoolWaiter } from '../pool/pool-contract.js';
 import type { CancelTarget, ConsoleLink, ProxyContext } from './context.js';
-import { CONSOLE_DATABASE } from '../control/contract.js';
-import type { ServerClient, ServerConn, ServerLoss } from './server-conn.js';
+import type { ServerConn } from './server-conn.js';
+import type { ServerClient, ServerLoss } from './server-client.js';
 
-let nextClientId = 1;
-
-/**
- * Scratch for the pieces of one read written to its linked server: filled and emptied within the
- * read (writePieces keeps no reference), so one serves every session, like socket-io's buffer.
- */
-const PIECES: Buffer[] = [];
-
-export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, CancelTarget, SocketOwner {
-  readonly id = nextClientId++;
+export class ClientSession extends ClientEndpoint implements PoolWaiter, ServerClient, ProtocolEvents, CancelTarget, SocketOwner {
   state: ClientState = ClientState.login;
-  readonly connectedAt: number;
-  user = '';
-  database = '';
-  entry: PoolEntry | null = null;
-  transactionPooling = true;
-  readonly processId: number;
-  readonly secretKey: number;
-  /** Tracked session parameters: what is replayed on whichever server the client gets. */
-  readonly params = new ClientParams();
   server: ServerConn | null = null;
-  /** Where the client stands in the protocol (what the release, departure and loss rules read). */
   readonly protocol: ClientProtocol;
   /** PoolWaiter: when it joined the pool's queue (0 when not waiting). */
   waitingSince = 0;
-  lastActivity: number;
-  /** When the current server was linked (ms), for transaction time stats. */
-  linkedAt = 0;
-  /** performance.now() when the oldest unanswered Query or Sync was sent; 0 = none (SHOW STATS query time). */
-  private queryStartedAt = 0;
 
   /** The login until it is over; dropped then (an idle client should cost as little as possible). */
   private login: ClientLogin | null;
@@ -74,23 +47,16 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
    * The current read, cut around frames that name a statement (prepared-statement tracking):
    * views of the read and steps, in order. Empty for reads with none, which go out whole.
    */
-  private readonly outbox: (Buffer | FrameStep)[] = [];
+  private readonly outbox: Spliced = [];
 
   constructor(
-    /** LoginHost: the login reads and writes it until the session takes over; the TLS socket after startTls(). */
-    public socket: net.Socket,
-    private readonly ctx: ProxyContext,
+    socket: net.Socket,
+    ctx: ProxyContext,
     /** Called once when the session is gone, for the listener's bookkeeping. */
     private readonly onGone: (client: ClientSession) => void,
   ) {
-    this.connectedAt = ctx.clock.now;
-    this.lastActivity = this.connectedAt;
+    super(socket, ctx);
     this.protocol = new ClientProtocol(ctx.config.settings.maxPacketSize, this);
-    // BackendKeyData of our own: the client's cancel key never names a real backend.
-    let pid = randomInt(1, 0x7fffffff);
-    while (ctx.cancelKeys.has(pid)) pid = randomInt(1, 0x7fffffff);
-    this.processId = pid;
-    this.secretKey = randomInt(-0x80000000, 0x7fffffff);
     attachClientSocket(socket, this);
     this.login = new ClientLogin(this, ctx);
     this.login.run().then(
@@ -114,23 +80,6 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
     this.close(Disconnect.ClientSocketError, err.message);
   }
 
-  // Addresses are read when asked for (SHOW CLIENTS, logs): node caches them on the socket, and
-  // most clients never need them, which saves two syscalls per connection.
-  get remoteAddress(): string {
-    return this.socket.remoteAddress ?? '';
-  }
-  get remotePort(): number {
-    return this.socket.remotePort ?? 0;
-  }
-  get localAddress(): string {
-    return this.socket.localAddress ?? '';
-  }
-  get localPort(): number {
-    return this.socket.localPort ?? 0;
-  }
-  get pool(): PoolEntry['pool'] | null {
-    return this.entry?.pool ?? null;
-  }
   /** LoginHost: the login stops once the connection is gone. */
   get closed(): boolean {
     return this.state === ClientState.closed;
@@ -171,32 +120,16 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
         this.close(Disconnect.CancelRequest, '', { counted: false, byClient: true });
         return;
       case 'console': {
-        this.user = outcome.user;
-        this.database = CONSOLE_DATABASE;
-        this.console = this.ctx.openConsole(
-          { write: (b) => this.socket.write(b), close: (reason) => this.close(Disconnect.ConsoleClosed, reason) },
-          { user: outcome.user, admin: outcome.admin, processId: this.processId, secretKey: this.secretKey },
-        );
+        this.console = openConsoleLogin(this, outcome, this.ctx);
         this.setState(ClientState.console);
-        this.ctx.logger.info({ client: this.id, user: this.user, admin: outcome.admin, addr: this.remoteAddress }, 'admin console login');
         const early = this.login!.drain();
         this.login = null;
         if (early.length > 0) this.console.onData(early);
         return;
       }
       case 'pool': {
-        this.user = outcome.user;
-        this.database = outcome.database;
-        this.entry = outcome.entry;
-        this.transactionPooling = outcome.entry.mode === 'transaction';
-        // Named prepared statements need tracking only when servers change hands per transaction.
-        if (this.transactionPooling && this.ctx.config.settings.maxPreparedStatements > 0) this.protocol.enableTracking();
-        this.params.adopt(outcome.params, outcome.paramsSig, outcome.settings);
-        this.ctx.cancelKeys.set(this.processId, this);
+        adoptPoolLogin(this, outcome, this.ctx);
         this.setState(ClientState.idle);
-        if (this.ctx.config.settings.logConnections) {
-          this.ctx.logger.info({ client: this.id, user: this.user, database: this.database, addr: this.remoteAddress, port: this.remotePort }, 'client login');
-        }
         const early = this.login!.drain();
         this.login = null;
         if (early.length > 0) this.onForwardData(early);
@@ -212,17 +145,7 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
       this.user = user;
       this.database = database;
     }
-    const error = err instanceof PgRelayError ? err : new PgRelayError(ErrorCode.ProtocolViolation, (err as ProtocolError | Error).message);
-    // One line per failed login, whatever failed, with the address and a stable code; a flood of
-    // them (a client retrying a wrong password) is counted rather than written out.
-    this.ctx.stats.countLoginFailure(error.code);
-    this.ctx.repeatLog.warn(
-      `login-failed:${error.code}`,
-      { client: this.id, user: this.user, database: this.database, addr: this.remoteAddress, port: this.remotePort, code: error.code, sqlstate: error.sqlstate },
-      `client login failed: ${error.message}`,
-      this.ctx.clock.now,
-    );
-    this.fatal(error);
+    this.fatal(loginFailure(this, err, this.ctx));
   }
 
   // ---- forwarding --------------------------------------------------------------------------
@@ -259,10 +182,7 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
         // startForwarding() writes the request straight from the read buffer; only when the wait
         // outlives this read are the bytes copied.
         this.held.holdView(carry, chunk, end);
-        this.linkAttempts = 0;
-        this.setState(ClientState.waiting);
-        this.entry!.pool.acquire(this);
-        this.held.copyView();
+        this.beginWaiting();
       } else {
         this.held.hold(carry, chunk, end);
       }
@@ -272,8 +192,16 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
       if (this.held.overLimit && !this.linked) this.socket.pause();
     }
     // A Flush or Sync in this read may let pgrelay's own answers at the head of the queue go.
-    if (this.protocol.replies !== null && !this.closed) this.drainFakes();
+    if (this.protocol.replies !== null && !this.closed) drainFakes(this.protocol.replies, this);
     if (scanner.stopped && !this.protocol.terminated) this.close(Disconnect.ClientClosed, 'client sent an invalid message length');
+  }
+
+  /** A transaction begins: a server is asked for; the held views are copied if none linked within this read. */
+  private beginWaiting(): void {
+    this.linkAttempts = 0;
+    this.setState(ClientState.waiting);
+    this.entry!.pool.acquire(this);
+    this.held.copyView();
   }
 
   /** ProtocolEvents (tracking): bytes of this read that precede a frame naming a statement. */
@@ -297,28 +225,16 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
     if (carry !== null) box.push(carry);
     if (end > from) box.push(chunk.subarray(from, end));
     if (this.state === ClientState.active) {
-      const out = PIECES;
-      for (const p of box) {
-        if (Buffer.isBuffer(p)) out.push(p);
-        else this.renderStep(p, out);
-      }
-      box.length = 0;
-      const ok = out.length === 0 || this.server!.writePieces(out);
-      out.length = 0;
-      if (!ok) this.socket.pause();
-    } else if (box.some((p) => Buffer.isBuffer(p) || p.needsServer)) {
+      if (!writeSpliced(box, this.server!, this.protocol, this.ctx.stats)) this.socket.pause();
+    } else if (needsServer(box)) {
       if (this.state === ClientState.idle) {
         // As in onForwardData: views while a server may link within this read.
         this.held.holdPiecesView(box);
-        this.linkAttempts = 0;
-        this.setState(ClientState.waiting);
-        this.entry!.pool.acquire(this);
-        this.held.copyView();
-        box.length = 0;
+        this.beginWaiting();
       } else {
         this.held.holdPieces(box);
-        box.length = 0;
       }
+      box.length = 0;
       if (this.held.overLimit && !this.linked) this.socket.pause();
     } else {
       // Only Closes of names: pgrelay answers them, no server is needed.
@@ -328,55 +244,6 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
 
   /** renderStep for HeldRequests.flushTo: one closure per session that tracks, made at its first link. */
   private render: ((step: FrameStep, out: Buffer[]) => void) | null = null;
-
-  /** A held or current frame naming a statement, rendered for the linked server. */
-  private renderStep(step: FrameStep, out: Buffer[]): void {
-    const statements = this.server!.statements;
-    if (statements === null) throw new Error('tracking client linked to a server without a statement list');
-    const settled = this.protocol.txStatus !== TxStatus.Failed && this.protocol.replies!.onlyEvictionsBefore(step.seq);
-    step.render(statements, this.ctx.stats, out, settled);
-  }
-
-  /**
-   * pgrelay's own answers (ParseComplete, CloseComplete) at the head of the reply queue: every
-   * reply before them has been sent, so they go now.
-   */
-  private drainFakes(): void {
-    const q = this.protocol.replies;
-    // Checked on every read of a tracking client: no call unless an answer of pgrelay's is first.
-    if (q === null || q.headStep?.fake == null) return;
-    q.answerDue((answer) => this.sendToClient(answer));
-  }
-
-  /** ServerClient (tracking): the server dropped every statement for this client (DEALLOCATE ALL, DISCARD ALL). */
-  onStatementsDropped(seq: number): void {
-    this.protocol.names?.dropBefore(seq);
-  }
-
-  /** ProtocolEvents: a Query or a Sync went out. Query time runs from the first unanswered one. */
-  onQuery(): void {
-    this.ctx.stats.queries++;
-    if (this.entry !== null) this.entry.pool.stats.queries++;
-    if (this.queryStartedAt === 0) this.queryStartedAt = performance.now();
-  }
-
-  /** ServerClient: a ReadyForQuery answered a request; the next unanswered one starts now. */
-  onAnswered(): void {
-    if (this.queryStartedAt === 0) return;
-    const now = performance.now();
-    if (this.entry !== null) this.entry.pool.stats.queryTimeUs += Math.round((now - this.queryStartedAt) * 1000);
-    this.queryStartedAt = this.protocol.outstanding > 0 ? now : 0;
-  }
-
-  /** ProtocolEvents */
-  onBadLength(type: number, length: number): void {
-    const max = this.ctx.config.settings.maxPacketSize;
-    this.fatal(
-      length > max
-        ? new PgRelayError(ErrorCode.PacketTooLarge, `message of type ${String.fromCharCode(type)} is ${length} bytes, over max_packet_size (${max})`)
-        : new PgRelayError(ErrorCode.ProtocolViolation, `invalid message length ${length}`),
-    );
-  }
 
   /**
    * Whole requests the client sent are held for a server. PostgreSQL runs what it received before
@@ -466,9 +333,9 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
     const q = this.protocol.replies;
     const ok =
       q !== null
-        ? this.held.flushTo(this.server!, (this.render ??= (step, out) => this.renderStep(step, out)), evictionCloses(this.server!.statements!, q, Math.max(1, this.ctx.config.settings.maxPreparedStatements), this.ctx.stats))
+        ? this.held.flushTo(this.server!, (this.render ??= (step, out) => renderStep(this.server!, this.protocol, this.ctx.stats, step, out)), evictionCloses(this.server!.statements!, q, Math.max(1, this.ctx.config.settings.maxPreparedStatements), this.ctx.stats))
         : this.held.flushTo(this.server!);
-    this.drainFakes();
+    drainFakes(this.protocol.replies, this);
     if (this.protocol.terminated || this.departed) {
       // Written; the server is closed behind them (returnAfterDeparture), so PostgreSQL runs
       // them and ends.
@@ -482,25 +349,6 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
   /** Re-reads the state after calls that may change it (TS keeps an earlier narrowing). */
   private get linked(): boolean {
     return this.state === ClientState.active;
-  }
-
-  setParam(name: string, value: string): void {
-    this.params.set(name, value);
-  }
-
-  forwardFromServer(carry: Buffer | null, chunk: Buffer, from: number, end: number): boolean {
-    const n = end - from + (carry !== null ? carry.length : 0);
-    this.ctx.stats.bytesToClients += n;
-    this.entry!.pool.stats.bytesSent += n;
-    if (carry !== null) writeView(this.socket, carry, 0, carry.length);
-    return writeView(this.socket, chunk, from, end);
-  }
-
-  /** ServerClient: bytes pgrelay made or cut out of the server's stream. */
-  sendToClient(buf: Buffer): boolean {
-    this.ctx.stats.bytesToClients += buf.length;
-    this.entry!.pool.stats.bytesSent += buf.length;
-    return writeView(this.socket, buf, 0, buf.length);
   }
 
   resumeReading(): void {
@@ -520,16 +368,7 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
     this.queryStartedAt = 0;
     if (this.state === ClientState.closed) return;
     const lost = new PgRelayError(ErrorCode.ServerLost, `server connection lost: ${loss.reason}`);
-    const answer = answerToLoss({
-      linking: this.state === ClientState.linking,
-      fatalForwarded: loss.fatalForwarded,
-      transactionPooling: this.transactionPooling,
-      txStatus: this.protocol.txStatus,
-      outstanding: this.protocol.outstanding,
-      unsynced: this.protocol.unsynced,
-      atBoundary: this.protocol.atBoundary,
-    });
-    switch (answer) {
+    switch (answerToLoss(lossSite(this.state === ClientState.linking, loss.fatalForwarded, this.transactionPooling, this.protocol))) {
       case LossAnswer.Relink:
         this.relink(lost);
         return;
@@ -551,13 +390,7 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
    * client whose last ReadyForQuery said 'I'.
    */
   private failOutstanding(err: PgRelayError): void {
-    const reply = errorResponse({ severity: 'ERROR', code: err.sqlstate, message: err.message });
-    this.socket.cork();
-    for (let i = 0; i < Math.max(this.protocol.outstanding, 1); i++) {
-      this.socket.write(reply);
-      this.socket.write(ReadyForQueryIdle);
-    }
-    this.socket.uncork();
+    failRequests(this.socket, this.protocol.outstanding, err);
     this.protocol.answeredAll();
     this.setState(ClientState.idle);
   }
@@ -582,16 +415,6 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
   }
 
   // ---- ending ------------------------------------------------------------------------------
-
-  /** Sends the error as a FATAL ErrorResponse and closes; the disconnect is counted under its code. */
-  fatal(err: PgRelayError): void {
-    if (this.state === ClientState.closed) return;
-    if (this.ctx.config.settings.logPoolerErrors) {
-      this.ctx.logger.warn({ client: this.id, user: this.user, database: this.database, sqlstate: err.sqlstate, code: err.code }, `pooler error: ${err.message}`);
-    }
-    if (this.socket.writable) this.socket.write(errorResponse({ severity: 'FATAL', code: err.sqlstate, message: err.message }));
-    this.close(errorDisconnect(err.code), err.message);
-  }
 
   /**
    * Ends the session. `code` is the stable reason counted in the disconnect metric; `detail`
@@ -618,20 +441,8 @@ export class ClientSession implements PoolWaiter, ServerClient, ProtocolEvents, 
     // (such a server is closed anyway: see returnAfterDeparture).
     this.protocol.replies?.clear();
     this.protocol.names?.clear();
-    if (opts.byClient === true && this.socket.writableLength === 0) {
-      // Nothing left to send and nothing more to read: no shutdown round trip, no timer.
-      this.socket.destroy();
-    } else {
-      this.socket.end();
-      this.socket.destroySoon?.();
-      setTimeout(() => this.socket.destroy(), 2000).unref();
-    }
-    if (opts.counted !== false) {
-      this.ctx.stats.countDisconnect('client', code);
-      if (this.ctx.config.settings.logDisconnections && wasLoggedIn) {
-        this.ctx.logger.info({ client: this.id, user: this.user, database: this.database, reason: code, detail }, 'client closed');
-      }
-    }
+    endClientSocket(this.socket, opts.byClient === true);
+    if (opts.counted !== false) this.countDisconnect(code, detail, wasLoggedIn);
     this.onGone(this);
   }
 }

@@ -122,3 +122,17 @@ function judgeClientCertificate(secure: tls.TLSSocket): void {
   secure.authorized = error === null;
   if (error !== null) secure.authorizationError = new Error(error);
 }
+/**
+ * Ends a client's socket. A client that ended the session itself (`byClient`) with nothing left
+ * to send gets no shutdown round trip and no timer; any other end is graceful, so that a last
+ * message (a FATAL) is not lost, and the socket is destroyed after 2 s at most.
+ */
+export function endClientSocket(socket: net.Socket, byClient: boolean): void {
+  if (byClient && socket.writableLength === 0) {
+    socket.destroy();
+    return;
+  }
+  socket.end();
+  socket.destroySoon?.();
+  setTimeout(() => socket.destroy(), 2000).unref();
+}

@@ -1,7 +1,10 @@
 // What a client is told when the server running its work is lost: the one decision table behind
-// "never tell a client 'I' while its transaction is open".
+// "never tell a client 'I' while its transaction is open", and the replies of its FailRequests.
 
+import type net from 'node:net';
 import { TxStatus } from '../protocol/message-types.js';
+import { errorResponse, ReadyForQueryIdle } from '../protocol/backend-messages.js';
+import type { PgRelayError } from '../errors.js';
 
 /** Where the client's protocol stood when its server went. */
 export interface LossSite {
@@ -18,6 +21,11 @@ export interface LossSite {
   readonly unsynced: boolean;
   /** No partial message was forwarded. */
   readonly atBoundary: boolean;
+}
+
+/** The LossSite of a client whose protocol stands at `p`. */
+export function lossSite(linking: boolean, fatalForwarded: boolean, transactionPooling: boolean, p: Omit<LossSite, 'linking' | 'fatalForwarded' | 'transactionPooling'>): LossSite {
+  return { linking, fatalForwarded, transactionPooling, txStatus: p.txStatus, outstanding: p.outstanding, unsynced: p.unsynced, atBoundary: p.atBoundary };
 }
 
 export const LossAnswer = {
@@ -49,4 +57,19 @@ export function answerToLoss(site: LossSite): LossAnswer {
   if (site.fatalForwarded) return LossAnswer.End;
   if (site.transactionPooling && site.txStatus === TxStatus.Idle && site.outstanding > 0 && !site.unsynced && site.atBoundary) return LossAnswer.FailRequests;
   return LossAnswer.Fatal;
+}
+
+/**
+ * Answers `count` unanswered requests (at least one) with an ERROR and an idle ReadyForQuery each,
+ * as PostgreSQL would after a failed Sync segment. Only for a client whose last ReadyForQuery
+ * said 'I' (see answerToLoss), or whose held requests never reached a server.
+ */
+export function failRequests(socket: net.Socket, count: number, err: PgRelayError): void {
+  const reply = errorResponse({ severity: 'ERROR', code: err.sqlstate, message: err.message });
+  socket.cork();
+  for (let i = 0; i < Math.max(count, 1); i++) {
+    socket.write(reply);
+    socket.write(ReadyForQueryIdle);
+  }
+  socket.uncork();
 }

@@ -12,7 +12,7 @@ import { unknownStatementError, withHint } from '../protocol/statement-messages.
 import { Expect, type ReplyQueue } from './reply-queue.js';
 import type { FrameStep } from './client-statements.js';
 import type { ServerStatements } from './statement-lru.js';
-import type { ServerClient } from './server-conn.js';
+import type { ServerClient } from './server-client.js';
 
 /**
  * Every reply that answers a message is decided at its header (ParseComplete, BindComplete,
@@ -255,5 +255,17 @@ export class ReplyTracker {
     const requests = q.failHead();
     client.protocol.outstanding -= Math.min(requests, client.protocol.outstanding);
     return out;
+  }
+
+  /**
+   * A CopyInResponse or CopyBothResponse. COPY FROM STDIN through the extended protocol: the
+   * Syncs the client queued behind the Execute are read by the COPY and ignored, and so are those
+   * it sends until CopyDone.
+   */
+  copyStarted(client: ServerClient, q: ReplyQueue): void {
+    if (q.headKind !== Expect.Execute) return;
+    const dropped = q.dropSyncsAfterHead();
+    client.protocol.outstanding -= Math.min(dropped, client.protocol.outstanding);
+    q.ignoreSyncs = true;
   }
 }

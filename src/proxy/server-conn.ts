@@ -1,6 +1,7 @@
 // One server connection: after login it forwards the server's bytes to whichever client is
 // linked, reads only ReadyForQuery / ParameterStatus / ErrorResponse / COPY starts, and applies
-// the release rule. Between clients it can run pgrelay's own queries (SET, ROLLBACK, DISCARD).
+// the release rule. Between clients it can run pgrelay's own queries (SET, ROLLBACK, DISCARD;
+// internal-query.ts), and CommandComplete tags update what it knows of the session (command-tags.ts).
 // With prepared-statement tracking its replies are matched to the client's reply queue
 // (reply-tracking.ts), and it keeps the list of statements pgrelay prepared on it.
 //
@@ -12,109 +13,29 @@
 
 import type net from 'node:net';
 import { serialize } from '../protocol/frontend-messages.js';
-import { FrameScanner, frameModes, Verdict, type SplicingSink } from '../protocol/frame-scanner.js';
+import { FrameScanner, Verdict, type SplicingSink } from '../protocol/frame-scanner.js';
 import { Backend, TxStatus } from '../protocol/message-types.js';
 import { readErrorFields, readParameterStatus } from '../protocol/readers.js';
 import { ServerStatements } from './statement-lru.js';
-import { Expect, type ReplyQueue } from './reply-queue.js';
+import type { ReplyQueue } from './reply-queue.js';
 import { ReplyTracker, SERVER_DECIDE_PEEK, TRACKING_SERVER_FRAMES, type TrackedServer } from './reply-tracking.js';
-import type { PoolServer } from '../pool/pool.js';
+import type { PoolServer } from '../pool/pool-contract.js';
+import type { ServerClient, ServerOwner } from './server-client.js';
+import { OBSERVING_SERVER_FRAMES, SERVER_FRAMES, ServerState } from './server-state.js';
+import { InternalQuery, ServerQueryError } from './internal-query.js';
+import { onCommandTag, type TaggedServer } from './command-tags.js';
+import { returnAfterRelease } from './server-handoff.js';
 import type { HostPort } from '../config/types.js';
 import type { LoginResult } from './server-login.js';
 import type { ReadSlot } from './read-slot.js';
 import { writeView } from './socket-io.js';
 import { writePieces } from './write-pieces.js';
 import { paramsSignature } from './session-params.js';
-import type { ProtocolPosition } from './client-protocol.js';
 import { Disconnect } from '../errors.js';
-
-/** How a linked client learns that its server is gone. */
-export interface ServerLoss {
-  readonly reason: string;
-  /** The server sent the client a FATAL before it went: the client expects its connection to end. */
-  readonly fatalForwarded: boolean;
-}
-
-/** What a server connection needs of the client it is linked to. */
-export interface ServerClient {
-  /** Where the client stands in the protocol; the server counts its answers here. */
-  readonly protocol: ProtocolPosition;
-  readonly id: number;
-  /** Writes server bytes to the client: carry, then chunk[from, end); false when the client's socket buffer is full. */
-  forwardFromServer(carry: Buffer | null, chunk: Buffer, from: number, end: number): boolean;
-  /** Writes bytes pgrelay made (its own ParseComplete, an error it replaced); false when the socket is full. */
-  sendToClient(buf: Buffer): boolean;
-  /** The server dropped every prepared statement on the client's behalf (DEALLOCATE ALL, DISCARD ALL). */
-  onStatementsDropped?(seq: number): void;
-  /** A session parameter changed by the client's own SET: it becomes part of its session state. */
-  setParam(name: string, value: string): void;
-  /** The link ended because of the release rule; the client goes idle. */
-  onReleased(): void;
-  /** The server connection broke while linked. */
-  onServerLost(loss: ServerLoss): void;
-  /** Whether the client's pool is in transaction mode (release at transaction end). */
-  readonly transactionPooling: boolean;
-  resumeReading(): void;
-  /** A ReadyForQuery answered one of its requests (for the query-time statistics). */
-  onAnswered?(): void;
-}
-
-/** Where a server connection goes back to, and who hears of its end (the pool, through the connector). */
-export interface ServerOwner {
-  /** A server at a protocol boundary, fit for the next client. */
-  release(server: ServerConn): void;
-  /** A server that must not be reused (it is closed already). */
-  discard(server: ServerConn, code: string): void;
-  /**
-   * Told once when the connection is gone, whatever the cause: `code` is a stable Disconnect code,
-   * `detail` the free text for the log, `byUs` whether pgrelay closed it.
-   */
-  onClosed(server: ServerConn, code: string, detail: string, byUs: boolean): void;
-  /** server_cleanup_timeout in ms, read when each query of pgrelay's own starts (0 = none). */
-  cleanupTimeoutMs(): number;
-}
-
-/** Lifecycle of a server connection: idle in the pool, linked to a client, busy with our own query, closed. */
-export const ServerState = { idle: 'idle', active: 'active', internal: 'internal', closed: 'closed' } as const;
-export type ServerState = (typeof ServerState)[keyof typeof ServerState];
-
-export const SERVER_FRAMES = frameModes(
-  [],
-  [Backend.ReadyForQuery, Backend.ParameterStatus, Backend.ErrorResponse, Backend.CopyInResponse, Backend.CopyBothResponse],
-);
-
-/** Also reads CommandComplete tags: pgrelay's own queries, and links whose session settings pgrelay SET. */
-export const OBSERVING_SERVER_FRAMES = frameModes(
-  [],
-  [Backend.ReadyForQuery, Backend.ParameterStatus, Backend.ErrorResponse, Backend.CopyInResponse, Backend.CopyBothResponse, Backend.CommandComplete],
-);
-
-
-interface InternalQuery {
-  resolve(): void;
-  reject(err: Error): void;
-  /** The first ErrorResponse the query got (the server is still in sync: ReadyForQuery follows). */
-  error: ServerQueryError | null;
-  timer: NodeJS.Timeout | null;
-}
-
-/**
- * One of pgrelay's own queries got an ErrorResponse and then ReadyForQuery: the server answered
- * and is in a known state. Any other rejection of runInternal() means the connection is gone.
- */
-export class ServerQueryError extends Error {
-  constructor(
-    message: string,
-    readonly sqlstate: string,
-  ) {
-    super(message);
-    this.name = 'ServerQueryError';
-  }
-}
 
 let nextServerId = 1;
 
-export class ServerConn implements PoolServer, SplicingSink, TrackedServer {
+export class ServerConn implements PoolServer, SplicingSink, TrackedServer, TaggedServer {
   readonly id = nextServerId++;
   readonly createdAt: number;
   idleSince: number;
@@ -295,7 +216,7 @@ export class ServerConn implements PoolServer, SplicingSink, TrackedServer {
         timer = setTimeout(() => this.close(Disconnect.CleanupTimeout, `no answer to "${sql.length > 40 ? sql.slice(0, 40) + '...' : sql}" within ${timeoutMs} ms`), timeoutMs);
         timer.unref();
       }
-      this.internal = { resolve, reject, error: null, timer };
+      this.internal = new InternalQuery(resolve, reject, timer);
       this.socket.write(serialize.query(sql));
     });
   }
@@ -364,17 +285,7 @@ export class ServerConn implements PoolServer, SplicingSink, TrackedServer {
       const c = this.client;
       const q = this.replies;
       this.unlink();
-      if (q !== null && q.length > 0) {
-        // The queue is empty at every true boundary; entries left mean the bookkeeping and the
-        // server disagree, and a server nobody can vouch for is closed, never reused.
-        q.clear();
-        this.discard(Disconnect.InvalidServerMessage, 'replies left unmatched at the end of a transaction');
-      } else {
-        if (this.statements !== null) this.statements.ownDeallocates = 0;
-        // A client's SQL PREPARE must not reach the next client; server_reset_query_always
-        // cleans the session before anyone else can get it.
-        this.resetThenRelease([this.sqlStatementsTouched ? 'DEALLOCATE ALL' : '', this.resetOnRelease]);
-      }
+      returnAfterRelease(this, q);
       c?.onReleased();
     }
   }
@@ -416,47 +327,21 @@ export class ServerConn implements PoolServer, SplicingSink, TrackedServer {
     c?.onServerLost({ reason: 'server reply out of order for prepared-statement tracking', fatalForwarded: false });
   }
 
-  private statementsDropped(): void {
+  /** TaggedServer: every prepared statement on the server is gone (DISCARD ALL, DEALLOCATE ALL). */
+  statementsDropped(): void {
     this.statements?.clear();
     this.sqlStatementsTouched = false;
     if (this.client !== null && this.state === ServerState.active && this.replies !== null) this.client.onStatementsDropped?.(this.replies.headSeq);
   }
 
-  /** A CommandComplete tag that changes what pgrelay knows of the server's session. */
-  private onCommandTag(buf: Buffer, start: number, end: number): void {
-    // Only tags of these lengths can matter (SET 3, RESET 5, PREPARE 7, DEALLOCATE 10, DISCARD ALL
-    // 11, DEALLOCATE ALL 14): SELECT n, INSERT 0 n and the like end here without a string.
-    const len = end - start - 6;
-    if (len !== 3 && len !== 5 && len !== 7 && len !== 10 && len !== 11 && len !== 14) return;
-    const first = buf[start + 5];
-    if (first !== 0x44 && first !== 0x50 && first !== 0x53 && first !== 0x52) return;
-    const tag = buf.toString('latin1', start + 5, end - 1);
-    switch (tag) {
-      case 'DISCARD ALL':
-        // Every setting back to its default, and every statement gone.
-        this.setByUs = new Map();
-        this.setByUsSig = '';
-        this.setByUsDirty = false;
-        this.statementsDropped();
-        return;
-      case 'DEALLOCATE ALL':
-        this.statementsDropped();
-        return;
-      case 'DEALLOCATE':
-        if (this.statements !== null && this.statements.ownDeallocates > 0) {
-          this.statements.ownDeallocates--;
-          return;
-        }
-        if (this.replies !== null || this.state === ServerState.internal) this.sqlStatementsTouched = true;
-        return;
-      case 'PREPARE':
-        if (this.replies !== null || this.state === ServerState.internal) this.sqlStatementsTouched = true;
-        return;
-      case 'SET':
-      case 'RESET':
-        if (this.state === ServerState.active) this.setByUsDirty = true;
-        return;
-    }
+  /** TaggedServer: SQL PREPARE and DEALLOCATE seen now are a tracking client's or pgrelay's own. */
+  get watchesStatements(): boolean {
+    return this.replies !== null || this.state === ServerState.internal;
+  }
+
+  /** TaggedServer */
+  get forwarding(): boolean {
+    return this.state === ServerState.active;
   }
 
   onHeader(): boolean {
@@ -472,9 +357,7 @@ export class ServerConn implements PoolServer, SplicingSink, TrackedServer {
         if (this.state === ServerState.internal) {
           const q = this.internal!;
           this.internal = null;
-          if (q.timer !== null) clearTimeout(q.timer);
-          if (q.error !== null) q.reject(q.error);
-          else q.resolve();
+          q.settle();
           return;
         }
         const client = this.client;
@@ -518,19 +401,12 @@ export class ServerConn implements PoolServer, SplicingSink, TrackedServer {
       case Backend.CopyInResponse:
       case Backend.CopyBothResponse: {
         this.copyIn = true;
-        const q = this.replies;
-        if (q !== null && q.headKind === Expect.Execute && this.client !== null) {
-          // COPY FROM STDIN through the extended protocol: the Syncs the client queued behind the
-          // Execute are read by the COPY and ignored, and so are those it sends until CopyDone.
-          const dropped = q.dropSyncsAfterHead();
-          this.client.protocol.outstanding -= Math.min(dropped, this.client.protocol.outstanding);
-          q.ignoreSyncs = true;
-        }
+        if (this.replies !== null && this.client !== null) this.tracker.copyStarted(this.client, this.replies);
         return;
       }
       case Backend.CommandComplete:
         if (this.copyIn && this.replies !== null) this.replies.ignoreSyncs = false;
-        this.onCommandTag(buf, start, end);
+        onCommandTag(this, buf, start, end);
         return;
     }
   }
@@ -558,8 +434,7 @@ export class ServerConn implements PoolServer, SplicingSink, TrackedServer {
     this.statements?.retire();
     const q = this.internal;
     this.internal = null;
-    if (q?.timer) clearTimeout(q.timer);
-    q?.reject(new Error(this.closeReason ?? code));
+    q?.abort(this.closeReason ?? code);
     this.owner.onClosed(this, code, detail, byUs);
   }
 }

@@ -1,12 +1,14 @@
 // Handing a server from one owner to the next: what runs on it before a client's bytes do (the
 // server_check_query and the replay of the client's session parameters), and what happens to it
-// when its client leaves while linked (the server-return policy).
+// when the release rule frees it or its client leaves while linked (the server-return policy).
 
 import { TxStatus } from '../protocol/message-types.js';
 import { replaySql, settingsSql } from './session-params.js';
 import { Disconnect, ErrorCode, PgRelayError } from '../errors.js';
 import type { Settings } from '../config/types.js';
-import { ServerQueryError, type ServerConn } from './server-conn.js';
+import type { ReplyQueue } from './reply-queue.js';
+import type { ServerConn } from './server-conn.js';
+import { ServerQueryError } from './internal-query.js';
 
 /** A client's settings that PostgreSQL does not report (see session-params.ts). */
 export interface ClientSettings {
@@ -114,4 +116,21 @@ export function returnAfterDeparture(server: ServerConn, left: Departure, settin
   // transaction block, so they are two queries).
   const reset = left.transactionPooling ? server.resetOnRelease : settings.serverResetQuery;
   server.resetThenRelease(server.txStatus !== TxStatus.Idle ? ['ROLLBACK', reset] : [reset]);
+}
+
+/**
+ * The release rule fired (see server-conn.ts) and the client is unlinked. With tracking, the
+ * client's reply queue is empty at every true boundary: entries left mean the bookkeeping and the
+ * server disagree, and a server nobody can vouch for is closed, never reused. Otherwise a client's
+ * SQL PREPARE must not reach the next client, and server_reset_query_always cleans the session
+ * before anyone else can get it.
+ */
+export function returnAfterRelease(server: ServerConn, replies: ReplyQueue | null): void {
+  if (replies !== null && replies.length > 0) {
+    replies.clear();
+    server.discard(Disconnect.InvalidServerMessage, 'replies left unmatched at the end of a transaction');
+    return;
+  }
+  if (server.statements !== null) server.statements.ownDeallocates = 0;
+  server.resetThenRelease([server.sqlStatementsTouched ? 'DEALLOCATE ALL' : '', server.resetOnRelease]);
 }

@@ -5,8 +5,9 @@
 // for the whole of it, write gate included. Probes for a promotion use the same login.
 
 import { login, type ServerCredential } from '../proxy/server-login.js';
-import { ServerConn, type ServerOwner } from '../proxy/server-conn.js';
-import { isPermanentLoginError } from '../pool/pool.js';
+import { ServerConn } from '../proxy/server-conn.js';
+import type { ServerOwner } from '../proxy/server-client.js';
+import { isPermanentLoginError } from '../pool/pool-contract.js';
 import type { PoolEntry, UpstreamFactory } from '../pool/registry.js';
 import { parseSecret } from '../auth/secret.js';
 import type { ProxyContext } from '../proxy/context.js';

@@ -1,17 +1,8 @@
 // The settings table: value parsers, every default, and the table's own consistency.
 
 import t from 'tap';
-import {
-  DEFAULT_SETTINGS,
-  findSetting,
-  formatDuration,
-  parseBoolean,
-  parseDuration,
-  parseInteger,
-  parsePath,
-  SETTINGS_TABLE,
-  UNIMPLEMENTED_PGBOUNCER_SETTINGS,
-} from '../../src/config/settings.js';
+import { DEFAULT_SETTINGS, findSetting, SETTINGS_TABLE, UNIMPLEMENTED_PGBOUNCER_SETTINGS } from '../../src/config/settings.js';
+import { formatDuration, parseBoolean, parseDuration, parseInteger, parsePath } from '../../src/config/setting-values.js';
 import type { Settings } from '../../src/config/types.js';
 import { homedir } from 'node:os';
 

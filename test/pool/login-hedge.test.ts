@@ -3,7 +3,8 @@
 // failures are retried at the same cadence; attempts in flight stay under server_login_parallel.
 
 import t from 'tap';
-import { Pool, type PoolServer, type PoolWaiter, type ServerFactory, type ConnectionBudget, type PoolSettings } from '../../src/pool/pool.js';
+import { Pool } from '../../src/pool/pool.js';
+import type { PoolServer, PoolWaiter, ServerFactory, ConnectionBudget, PoolSettings } from '../../src/pool/pool-contract.js';
 import type { PgRelayError } from '../../src/errors.js';
 
 class FakeServer implements PoolServer {

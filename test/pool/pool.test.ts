@@ -2,7 +2,8 @@
 // and reuse, lifetime/idle limits, wait timeouts, connect failures (transient and permanent).
 
 import t from 'tap';
-import { Pool, type PoolServer, type PoolWaiter, type ServerFactory, type ConnectionBudget, type PoolSettings } from '../../src/pool/pool.js';
+import { Pool } from '../../src/pool/pool.js';
+import type { PoolServer, PoolWaiter, ServerFactory, ConnectionBudget, PoolSettings } from '../../src/pool/pool-contract.js';
 import { WaitQueue } from '../../src/pool/wait-queue.js';
 import type { PgRelayError } from '../../src/errors.js';
 

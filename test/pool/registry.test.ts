@@ -4,7 +4,7 @@
 
 import t from 'tap';
 import { PoolRegistry, type PoolEntry } from '../../src/pool/registry.js';
-import type { PoolServer, PoolWaiter, ServerFactory } from '../../src/pool/pool.js';
+import type { PoolServer, PoolWaiter, ServerFactory } from '../../src/pool/pool-contract.js';
 import { buildConfig } from '../../src/config/load.js';
 import type { Settings } from '../../src/config/types.js';
 

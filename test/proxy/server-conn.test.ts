@@ -4,7 +4,8 @@
 
 import t from 'tap';
 import net from 'node:net';
-import { ServerConn, type ServerClient } from '../../src/proxy/server-conn.js';
+import { ServerConn } from '../../src/proxy/server-conn.js';
+import type { ServerClient } from '../../src/proxy/server-client.js';
 import { ReadSlot } from '../../src/proxy/read-slot.js';
 import { TxStatus } from '../../src/protocol/message-types.js';
 

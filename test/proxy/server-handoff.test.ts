@@ -5,7 +5,8 @@
 
 import t from 'tap';
 import { linkQuery, prepareLinked, returnAfterDeparture, type Departure } from '../../src/proxy/server-handoff.js';
-import { ServerQueryError, type ServerConn } from '../../src/proxy/server-conn.js';
+import type { ServerConn } from '../../src/proxy/server-conn.js';
+import { ServerQueryError } from '../../src/proxy/internal-query.js';
 import { paramsSignature } from '../../src/proxy/session-params.js';
 import { buildConfig } from '../../src/config/load.js';
 import type { Settings } from '../../src/config/types.js';
