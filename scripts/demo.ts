@@ -140,7 +140,7 @@ async function main(): Promise<void> {
   say(`pgbench -c 8 -j 2 -R 500 -T ${seconds} through each pgrelay; progress every 2 seconds`);
   const logDir = mkdtempSync(join(work, 'tx-'));
   const benches = instances.map((inst) => {
-    const bench = spawn(join(bin, 'pgbench'), [...conn(inst), '-c', '8', '-j', '2', '-R', '500', '-T', String(seconds), '-P', '2', '-l', '--log-prefix', join(logDir, inst.topology), 'postgres'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const bench = spawn(join(bin, 'pgbench'), [...conn(inst), '-n', '-c', '8', '-j', '2', '-R', '500', '-T', String(seconds), '-P', '2', '-l', '--log-prefix', join(logDir, inst.topology), 'postgres'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     bench.stdout!.on('data', (d) => (out += d));
     bench.stderr!.on('data', (d: Buffer) => {

@@ -18,6 +18,11 @@ export const SqlState = {
   InternalError: 'XX000',
   InvalidParameterValue: '22023',
   InsufficientPrivilege: '42501',
+  // PostgreSQL's own answers about prepared statements, which pgrelay gives in its place when it
+  // tracks a client's statement names (and reads back in the server's replies).
+  DuplicatePreparedStatement: '42P05',
+  InvalidSqlStatementName: '26000',
+  InvalidTextRepresentation: '22P02',
   SuccessfulCompletion: '00000',
   Warning: '01000',
 } as const;

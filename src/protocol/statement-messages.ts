@@ -4,6 +4,7 @@
 // byte work: the proxy decides what to send, this builds it ("Message Formats" page).
 
 import { Frontend } from './message-types.js';
+import { SqlState } from './sqlstate.js';
 
 /** Frontend type bytes, re-exported for the rewriting code. */
 const PARSE = Frontend.Parse;
@@ -146,7 +147,7 @@ export function closeStatement(nameZ: Buffer): Buffer {
  */
 export const ProbeParse = parseMessage(Buffer.from('pgrelay_probe\0'), Buffer.from("SELECT 'pgrelay: statement name check'::pg_catalog.int4\0\0\0"));
 /** The SQLSTATE ProbeParse draws outside a failed transaction block. */
-export const PROBE_SQLSTATE = '22P02';
+export const PROBE_SQLSTATE = SqlState.InvalidTextRepresentation;
 
 /** An ERROR as PostgreSQL sends it for a statement name (S, V, C, M; `name` in the client's bytes). */
 export function statementError(code: string, before: string, name: Buffer, after: string): Buffer {
@@ -159,12 +160,12 @@ export function statementError(code: string, before: string, name: Buffer, after
 
 /** PostgreSQL's 42P05 for a Parse of a name in use. */
 export function duplicateStatementError(name: Buffer): Buffer {
-  return statementError('42P05', 'prepared statement "', name, '" already exists');
+  return statementError(SqlState.DuplicatePreparedStatement, 'prepared statement "', name, '" already exists');
 }
 
 /** PostgreSQL's 26000 for a Bind or Describe of an unknown name. */
 export function unknownStatementError(name: Buffer): Buffer {
-  return statementError('26000', 'prepared statement "', name, '" does not exist');
+  return statementError(SqlState.InvalidSqlStatementName, 'prepared statement "', name, '" does not exist');
 }
 
 /** The SQLSTATE (C field) of an ErrorResponse at buf[start, end), or '' when it has none. */

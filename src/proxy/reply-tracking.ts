@@ -13,6 +13,7 @@ import { Expect, type ReplyQueue } from './reply-queue.js';
 import type { FrameStep } from './client-statements.js';
 import type { ServerStatements } from './statement-lru.js';
 import type { ServerClient } from './server-client.js';
+import { SqlState } from '../protocol/sqlstate.js';
 
 /**
  * Every reply that answers a message is decided at its header (ParseComplete, BindComplete,
@@ -236,19 +237,19 @@ export class ReplyTracker {
       // A simple query's error (or COMMIT failing at Sync): nothing is skipped. A DEALLOCATE of a
       // client's name that failed (in a failed transaction) leaves the name.
       if (kind === Expect.Query) q.headStep?.undo();
-      return code === '26000' && kind === Expect.Query ? withHint(buf, start, end, SQL_PREPARE_HINT) : frame;
+      return code === SqlState.InvalidSqlStatementName && kind === Expect.Query ? withHint(buf, start, end, SQL_PREPARE_HINT) : frame;
     }
     let out: Buffer = frame;
     const step = q.headStep as FrameStep | undefined;
     if (step !== undefined && step.replace !== null) {
       if (step.replaceOnly === null || step.replaceOnly === code) out = step.replace;
-    } else if (code === '26000' && step !== undefined && step.used !== null && step.clientName !== null && (kind === Expect.Bind || kind === Expect.Describe)) {
+    } else if (code === SqlState.InvalidSqlStatementName && step !== undefined && step.used !== null && step.clientName !== null && (kind === Expect.Bind || kind === Expect.Describe)) {
       // The server lost a statement pgrelay believed it had (a client's SQL DEALLOCATE of it), or
       // the Parse that was making it in an earlier segment was skipped: the client's name is what
       // failed; the next use prepares it again.
       this.server.statements?.remove(step.used);
       out = unknownStatementError(step.clientName);
-    } else if (code === '26000') {
+    } else if (code === SqlState.InvalidSqlStatementName) {
       out = withHint(buf, start, end, SQL_PREPARE_HINT);
     }
     if (this.server.copyIn) q.ignoreSyncs = false;

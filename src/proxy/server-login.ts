@@ -17,6 +17,7 @@ import { ReadSlot } from './read-slot.js';
 import { atLeast, type ServerTls } from '../tls/tls-contexts.js';
 import { StartupCode } from '../protocol/message-types.js';
 import { TlsMode } from '../config/types.js';
+import { SqlState } from '../protocol/sqlstate.js';
 
 const ignore = (): void => {};
 
@@ -90,7 +91,7 @@ export function login(req: LoginRequest): Promise<LoginResult> {
   if (req.tls === null || req.tls.mode !== TlsMode.allow) return loginOnce(req, req.tls);
   const withTls = req.tls;
   return loginOnce(req, null).catch((err: unknown) => {
-    if (err instanceof ServerLoginError && err.sqlstate === '28000') return loginOnce(req, withTls);
+    if (err instanceof ServerLoginError && err.sqlstate === SqlState.InvalidAuthorization) return loginOnce(req, withTls);
     throw err;
   });
 }

@@ -307,8 +307,11 @@ export async function runScenario(bed: Bed, spec: ScenarioSpec): Promise<Row[]> 
   const benches = bed.instances.map((inst) =>
     // -N (simple update: no pgbench_branches/tellers updates): with the default script all clients
     // queue on the one branch row, and a PAUSE's drain then waits on that lock convoy (seen: 2.3 s on
-    // a busy 2-core box), which measures lock waits, not the switchover.
-    pgbench([...inst.conn, '-N', '-c', '8', '-j', '2', '-R', String(RATE), '-T', String(spec.benchSeconds), '-l', '--log-prefix', join(dir, inst.topology), 'postgres'], {}, { timeoutMs: (spec.benchSeconds + 120) * 1000 }),
+    // a busy 2-core box), which measures lock waits, not the switchover. -n: no VACUUM and TRUNCATE of
+    // pgbench's tables at start; both instances' pgbench start together, and one's startup VACUUM or
+    // TRUNCATE then waited on the other's (or autovacuum's) locks on a server a PAUSE must drain
+    // (seen: a 2.4 s drain before a failover, with this run's pgbench not yet past its start).
+    pgbench([...inst.conn, '-n', '-N', '-c', '8', '-j', '2', '-R', String(RATE), '-T', String(spec.benchSeconds), '-l', '--log-prefix', join(dir, inst.topology), 'postgres'], {}, { timeoutMs: (spec.benchSeconds + 120) * 1000 }),
   );
   const writers = bed.instances.map((inst) => startWriter(inst));
   await new Promise((r) => setTimeout(r, 2000));
@@ -329,7 +332,7 @@ export async function runScenario(bed: Bed, spec: ScenarioSpec): Promise<Row[]> 
   }
   const primaryGap = longestDown(anyPrimary(watch), t0, end);
   const serviceGap = longestDown(watch.service, t0, end);
-  const checks = await Promise.all(bed.instances.map((inst) => pgbench([...inst.conn, '-c', '4', '-j', '2', '-T', '2', 'postgres'], {}, { timeoutMs: 60_000 })));
+  const checks = await Promise.all(bed.instances.map((inst) => pgbench([...inst.conn, '-n', '-c', '4', '-j', '2', '-T', '2', 'postgres'], {}, { timeoutMs: 60_000 })));
   return bed.instances.map((inst, i) => {
     const r = results[i]!;
     const bench: CommitTimeline = readPgbenchLogs(dir, inst.topology);
