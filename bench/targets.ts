@@ -23,8 +23,12 @@ export const TARGET_LABEL: Record<TargetName, string> = {
   pgrelay: 'pgrelay',
 };
 
-/** Node options pgrelay is run with: the same as the Docker image's ENTRYPOINT. */
-export const PGRELAY_NODE_ARGS: readonly string[] = NODE_OPTIONS;
+/**
+ * Node options pgrelay is run with: the same as the Docker image's ENTRYPOINT, plus any given in
+ * PGRELAY_BENCH_NODE_ARGS (space-separated), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile
+ * pgrelay under a workload (node refuses --cpu-prof in NODE_OPTIONS).
+ */
+export const PGRELAY_NODE_ARGS: readonly string[] = [...NODE_OPTIONS, ...(process.env['PGRELAY_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '')];
 
 export interface Target {
   name: TargetName;
