@@ -150,6 +150,15 @@ ${pgbouncerTracksPrepared(pgbouncerVersion(bin)) ? 'max_prepared_statements = 20
   return { name: TargetName.pgbouncer, port, daemon };
 }
 
+/**
+ * Extra pgrelay.ini lines from PGRELAY_BENCH_SETTINGS (separated by ';'), e.g.
+ * `max_prepared_statements = 0`, to measure what one setting costs.
+ */
+function extraSettings(): string {
+  const v = process.env['PGRELAY_BENCH_SETTINGS'] ?? '';
+  return v.split(';').map((l) => l.trim()).filter((l) => l !== '').map((l) => `${l}\n`).join('');
+}
+
 /** Starts pgrelay through its CLI (`node [NODE_ARGS] dist/main.js CONFIG.ini`) from the repository root. */
 export async function startPgrelay(repoRoot: string, o: ProxyOptions, nodeArgs: readonly string[] = PGRELAY_NODE_ARGS): Promise<Target> {
   const dir = path.join(o.workDir, `pgrelay-${o.tls !== undefined ? 'tls-' : ''}${Date.now()}`);
@@ -174,7 +183,7 @@ log_level = warn
 log_connections = 0
 log_disconnections = 0
 shutdown_timeout = 2
-${o.tls === undefined ? 'server_tls_sslmode = disable\n' : tlsLines(o.tls)}`,
+${o.tls === undefined ? 'server_tls_sslmode = disable\n' : tlsLines(o.tls)}${extraSettings()}`,
   );
   const daemon = Daemon.start({
     name: 'pgrelay',
