@@ -11,6 +11,8 @@ export class ServiceProxy {
   private readonly sockets = new Set<net.Socket>();
   /** Connections accepted so far, by what was done with them. */
   readonly counts = { relayed: 0, held: 0, refused: 0 };
+  /** When each connection was accepted (performance.now() ms), in order. */
+  readonly arrivals: number[] = [];
 
   private constructor(
     private readonly server: net.Server,
@@ -36,6 +38,7 @@ export class ServiceProxy {
   }
 
   private accept(down: net.Socket): void {
+    this.arrivals.push(performance.now());
     const route = this.current;
     this.sockets.add(down);
     down.on('close', () => this.sockets.delete(down));

@@ -87,6 +87,33 @@ t.test('restart of the primary behind a Service, no hint: pgrelay resumes by its
   t.ok(at - upAt < 500, `resumed ${at - upAt} ms after the node accepted connections again`);
 });
 
+t.test('behind a Service the release logins start in pairs', async (t) => {
+  // A router that balances new connections in turn gives two connections opened together two
+  // different nodes; single logins can fall into step with another client's and always get the
+  // old node's turn. Here the Service holds every login while the node is down, and the times at
+  // which pgrelay's release logins reach it show whether they come in pairs.
+  const primary = await startCluster();
+  t.teardown(() => primary.destroy());
+  const service = await ServiceProxy.start({ host: '127.0.0.1', port: primary.port });
+  t.teardown(() => service.stop());
+  const relay = await startRelay(primary, { admin: true, settings: { queryWaitTimeoutMs: 30_000, pauseMaxDurationMs: 60_000 }, databases: { '*': { hosts: [{ host: '127.0.0.1', port: service.port }] } } });
+  t.teardown(() => relay.stop());
+  await warm(relay);
+  t.equal((await relay.app.control.pause({ node: `127.0.0.1:${primary.port}`, timeoutMs: 3000 })).result, 'drained');
+  const { answered } = await heldQuery(t, relay);
+  service.routeTo('hold');
+  await primary.stop('fast');
+  // pgrelay sees the node refuse on its own address, then logs in through the Service.
+  await new Promise((r) => setTimeout(r, 700));
+  const times = service.arrivals.slice(-Math.min(service.arrivals.length, 40));
+  const paired = times.filter((at, i) => (i > 0 && at - times[i - 1]! < 3) || (i + 1 < times.length && times[i + 1]! - at < 3)).length;
+  t.ok(times.length >= 8, `${times.length} release logins reached the Service`);
+  t.ok(paired >= times.length * 0.7, `${paired} of ${times.length} came with a partner within 3 ms`);
+  service.routeTo({ host: '127.0.0.1', port: primary.port });
+  await primary.start();
+  t.ok((await answered) !== Infinity, 'and the held query is answered once the node is back');
+});
+
 t.test('switchover with direct hosts, no hint: pgrelay finds the new primary by itself', async (t) => {
   const { primary, standby } = await pair(t);
   const relay = await startRelay(primary, {
