@@ -20,7 +20,8 @@ export interface SpawnedRelay {
   stderr(): string;
   /** Resolves with the first log line (from `from` on) matching, or rejects after `ms`. */
   waitFor(pred: (l: LogLine) => boolean, ms?: number, from?: number): Promise<LogLine>;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** The exit, with when it happened (Date.now()). */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
 }
 
 export function spawnRelay(t: Test, args: readonly string[]): SpawnedRelay {
@@ -43,7 +44,9 @@ export function spawnRelay(t: Test, args: readonly string[]): SpawnedRelay {
     for (const w of waiters.splice(0)) w();
   });
   child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
+  );
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });

@@ -3,74 +3,14 @@
 // shutdown: console SHUTDOWN, a held-up graceful shutdown, and a second SIGTERM that ends it now.
 
 import t, { type Test } from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startCluster, freePort } from '../harness/pg-cluster.js';
+import { spawnRelay, type LogLine, type SpawnedRelay } from '../harness/spawned-relay.js';
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const cluster = await startCluster();
 t.teardown(() => cluster.destroy());
-
-interface LogLine {
-  level: number;
-  msg: string;
-  [key: string]: unknown;
-}
-
-interface Spawned {
-  child: ChildProcess;
-  lines: LogLine[];
-  stderr(): string;
-  /** Resolves with the first log line matching, or rejects after `ms`. */
-  waitFor(pred: (l: LogLine) => boolean, ms?: number): Promise<LogLine>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
-}
-
-function spawnRelay(t: Test, args: string[]): Spawned {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/main.ts'), ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: LogLine[] = [];
-  let err = '';
-  let partial = '';
-  const waiters: Array<() => void> = [];
-  child.stdout!.on('data', (chunk: Buffer) => {
-    partial += chunk.toString();
-    const parts = partial.split('\n');
-    partial = parts.pop()!;
-    for (const p of parts) {
-      try {
-        lines.push(JSON.parse(p) as LogLine);
-      } catch {
-        lines.push({ level: 0, msg: p });
-      }
-    }
-    for (const w of waiters.splice(0)) w();
-  });
-  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
-  );
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const waitFor = (pred: (l: LogLine) => boolean, ms = 20_000): Promise<LogLine> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching log line within ${ms} ms; stderr: ${err}\nlog: ${lines.map((l) => l.msg).join(' | ')}`)), ms);
-      const check = (): void => {
-        const found = lines.find(pred);
-        if (found !== undefined) {
-          clearTimeout(timer);
-          resolve(found);
-        } else {
-          waiters.push(check);
-        }
-      };
-      check();
-    });
-  return { child, lines, stderr: () => err, waitFor, exited };
-}
 
 interface Setup {
   dir: string;
@@ -118,7 +58,7 @@ async function client(port: number, database = 'app', user = 'postgres'): Promis
 }
 
 const listening = (l: LogLine): boolean => l.msg === 'pgrelay listening';
-const alive = (s: Spawned): boolean => s.child.exitCode === null && s.child.signalCode === null;
+const alive = (s: SpawnedRelay): boolean => s.child.exitCode === null && s.child.signalCode === null;
 
 t.test('startup and --check refuse a file without its main section or [databases], naming the file (exit 1)', async (t) => {
   const port = await freePort();
