@@ -8,6 +8,7 @@ import t from 'tap';
 import pg from 'pg';
 import { freePort, startCluster } from '../harness/pg-cluster.js';
 import { startRelay } from '../harness/relay.js';
+import { loginOutcome as login } from '../harness/login-outcome.js';
 import type { Settings } from '../../src/config/types.js';
 
 const cluster = await startCluster({
@@ -33,18 +34,6 @@ const lookupSettings = (over: Partial<Settings> = {}): Partial<Settings> => ({
   ...over,
 });
 
-async function login(port: number, user: string, password: string, database = 'postgres', sql = 'select current_user'): Promise<string> {
-  const c = new pg.Client({ host: '127.0.0.1', port, user, password, database, connectionTimeoutMillis: 20_000 });
-  c.on('error', () => undefined);
-  try {
-    await c.connect();
-    const r = await c.query(sql);
-    await c.end();
-    return `ok:${String(Object.values(r.rows[0] as object)[0])}`;
-  } catch (err) {
-    return `error:${(err as { code?: string }).code ?? (err as Error).message}`;
-  }
-}
 
 t.test('users only in PostgreSQL: md5 and SCRAM verifiers, wrong passwords and unknown users', async (t) => {
   const relay = await startRelay(cluster, { settings: lookupSettings(), authFile: { lookup: 'lookup-secret' } });

@@ -7,9 +7,9 @@ import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { freePort, startCluster } from '../harness/pg-cluster.js';
 import { spawnRelay } from '../harness/spawned-relay.js';
+import { loginOutcome as login } from '../harness/login-outcome.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/runbook-pgbouncer.ini', import.meta.url));
 
@@ -25,18 +25,6 @@ const cluster = await startCluster({
 });
 t.teardown(() => cluster.destroy());
 
-async function login(port: number, user: string, password: string, database = 'postgres', sql = 'select current_user'): Promise<string> {
-  const c = new pg.Client({ host: '127.0.0.1', port, user, password, database });
-  c.on('error', () => undefined);
-  try {
-    await c.connect();
-    const r = await c.query(sql);
-    await c.end();
-    return `ok:${String(Object.values(r.rows[0] as object)[0])}`;
-  } catch (err) {
-    return `error:${(err as { code?: string }).code ?? (err as Error).message}`;
-  }
-}
 
 t.test("the runbook's pgbouncer.ini, unchanged but for hosts, ports and paths", async (t) => {
   const dir = t.testdir({});
