@@ -4,6 +4,7 @@
 // CancelRequest arriving on a connection of its own is recorded too, as PostgreSQL would take it.
 
 import net from 'node:net';
+import { frame } from './frames.js';
 
 /** One message the backend received, as it arrived. */
 export interface ReceivedMessage {
@@ -52,15 +53,6 @@ export const DEFAULT_PARAMS: Readonly<Record<string, string>> = {
 };
 
 // ---- backend message builders ----------------------------------------------------------------
-
-/** One message: type byte, int32 length, body. */
-export function frame(type: string, body: Buffer = Buffer.alloc(0)): Buffer {
-  const out = Buffer.alloc(5 + body.length);
-  out[0] = type.charCodeAt(0);
-  out.writeInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
-}
 
 const cstr = (s: string): Buffer => Buffer.from(`${s}\0`);
 

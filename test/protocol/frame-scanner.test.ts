@@ -4,15 +4,7 @@
 
 import t from 'tap';
 import { FrameScanner, frameModes, type FrameSink } from '../../src/protocol/frame-scanner.js';
-
-function msg(type: string, body: Buffer | string): Buffer {
-  const b = typeof body === 'string' ? Buffer.from(body) : body;
-  const out = Buffer.alloc(5 + b.length);
-  out[0] = type.charCodeAt(0);
-  out.writeInt32BE(4 + b.length, 1);
-  b.copy(out, 5);
-  return out;
-}
+import { frame as msg } from '../harness/frames.js';
 
 const Z = 'Z'.charCodeAt(0);
 const Q = 'Q'.charCodeAt(0);

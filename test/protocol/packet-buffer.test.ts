@@ -4,15 +4,7 @@
 
 import t from 'tap';
 import { PacketBuffer } from '../../src/protocol/packet-buffer.js';
-
-function msg(type: string, body: string): Buffer {
-  const b = Buffer.from(body);
-  const out = Buffer.alloc(5 + b.length);
-  out[0] = type.charCodeAt(0);
-  out.writeInt32BE(4 + b.length, 1);
-  b.copy(out, 5);
-  return out;
-}
+import { frame as msg } from '../harness/frames.js';
 
 const startup = ((): Buffer => {
   const body = Buffer.from('\u0000\u0003\u0000\u0000user\u0000alice\u0000\u0000', 'latin1');

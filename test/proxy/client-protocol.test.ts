@@ -7,15 +7,7 @@ import t from 'tap';
 import { ClientProtocol, type ProtocolEvents } from '../../src/proxy/client-protocol.js';
 import { TxStatus } from '../../src/protocol/message-types.js';
 import { serialize } from '../../src/protocol/frontend-messages.js';
-
-function msg(type: string, body: Buffer | string = ''): Buffer {
-  const b = typeof body === 'string' ? Buffer.from(body) : body;
-  const out = Buffer.alloc(5 + b.length);
-  out[0] = type.charCodeAt(0);
-  out.writeInt32BE(4 + b.length, 1);
-  b.copy(out, 5);
-  return out;
-}
+import { frame as msg } from '../harness/frames.js';
 
 class Events implements ProtocolEvents {
   terminates = 0;

@@ -14,13 +14,13 @@ import {
   copyInResponse,
   dataRow,
   errorResponse,
-  frame,
   parseComplete,
   readyForQuery,
   startScriptedBackend,
   type ScriptedBackend,
   type Step,
 } from '../harness/scripted-backend.js';
+import { frame } from '../harness/frames.js';
 import { serialize } from '../../src/protocol/frontend-messages.js';
 
 async function setup(t: Test, scripts: Step[][] = []): Promise<{ backend: ScriptedBackend; relay: Relay }> {
