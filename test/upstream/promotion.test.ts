@@ -40,16 +40,25 @@ async function warm(relay: Relay): Promise<void> {
   await c.end();
 }
 
-const isSettled = (p: Promise<number>): Promise<boolean> => Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 0))]);
-
-t.test('hint with a Service: confirmed on the node, released through the Service, not held by one slow login', async (t) => {
-  const { primary, standby } = await pair(t);
+/**
+ * pgrelay behind a stand-in Service that routes to `primary`, warmed up, with a before_stop pause
+ * for that node in force (drained).
+ */
+async function pausedBehindService(t: Scope & { equal(a: unknown, b: unknown): void }, primary: PgCluster): Promise<{ service: ServiceProxy; relay: Relay }> {
   const service = await ServiceProxy.start({ host: '127.0.0.1', port: primary.port });
   t.teardown(() => service.stop());
   const relay = await startRelay(primary, { admin: true, settings: { queryWaitTimeoutMs: 30_000, pauseMaxDurationMs: 60_000 }, databases: { '*': { hosts: [{ host: '127.0.0.1', port: service.port }] } } });
   t.teardown(() => relay.stop());
   await warm(relay);
   t.equal((await relay.app.control.pause({ node: `127.0.0.1:${primary.port}`, timeoutMs: 3000 })).result, 'drained');
+  return { service, relay };
+}
+
+const isSettled = (p: Promise<number>): Promise<boolean> => Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 0))]);
+
+t.test('hint with a Service: confirmed on the node, released through the Service, not held by one slow login', async (t) => {
+  const { primary, standby } = await pair(t);
+  const { service, relay } = await pausedBehindService(t, primary);
   const { answered } = await heldQuery(t, relay);
   // The old primary stops; the Service still routes to it and holds the connections (a router
   // retrying a stopped node). The standby is promoted and the hook names it.
@@ -70,12 +79,7 @@ t.test('hint with a Service: confirmed on the node, released through the Service
 t.test('restart of the primary behind a Service, no hint: pgrelay resumes by itself', async (t) => {
   const primary = await startCluster();
   t.teardown(() => primary.destroy());
-  const service = await ServiceProxy.start({ host: '127.0.0.1', port: primary.port });
-  t.teardown(() => service.stop());
-  const relay = await startRelay(primary, { admin: true, settings: { queryWaitTimeoutMs: 30_000, pauseMaxDurationMs: 60_000 }, databases: { '*': { hosts: [{ host: '127.0.0.1', port: service.port }] } } });
-  t.teardown(() => relay.stop());
-  await warm(relay);
-  t.equal((await relay.app.control.pause({ node: `127.0.0.1:${primary.port}`, timeoutMs: 3000 })).result, 'drained');
+  const { relay } = await pausedBehindService(t, primary);
   const { answered } = await heldQuery(t, relay);
   await new Promise((r) => setTimeout(r, 300));
   t.notOk(await isSettled(answered), 'held while the node still runs (before_stop comes before the stop)');
@@ -94,12 +98,7 @@ t.test('behind a Service the release logins start in pairs', async (t) => {
   // which pgrelay's release logins reach it show whether they come in pairs.
   const primary = await startCluster();
   t.teardown(() => primary.destroy());
-  const service = await ServiceProxy.start({ host: '127.0.0.1', port: primary.port });
-  t.teardown(() => service.stop());
-  const relay = await startRelay(primary, { admin: true, settings: { queryWaitTimeoutMs: 30_000, pauseMaxDurationMs: 60_000 }, databases: { '*': { hosts: [{ host: '127.0.0.1', port: service.port }] } } });
-  t.teardown(() => relay.stop());
-  await warm(relay);
-  t.equal((await relay.app.control.pause({ node: `127.0.0.1:${primary.port}`, timeoutMs: 3000 })).result, 'drained');
+  const { service, relay } = await pausedBehindService(t, primary);
   const { answered } = await heldQuery(t, relay);
   service.routeTo('hold');
   await primary.stop('fast');
@@ -134,12 +133,7 @@ t.test('switchover with direct hosts, no hint: pgrelay finds the new primary by 
 
 t.test('switchover behind a Service, no hint: a writable login through the Service resumes', async (t) => {
   const { primary, standby } = await pair(t);
-  const service = await ServiceProxy.start({ host: '127.0.0.1', port: primary.port });
-  t.teardown(() => service.stop());
-  const relay = await startRelay(primary, { admin: true, settings: { queryWaitTimeoutMs: 30_000, pauseMaxDurationMs: 60_000 }, databases: { '*': { hosts: [{ host: '127.0.0.1', port: service.port }] } } });
-  t.teardown(() => relay.stop());
-  await warm(relay);
-  t.equal((await relay.app.control.pause({ node: `127.0.0.1:${primary.port}`, timeoutMs: 3000 })).result, 'drained');
+  const { service, relay } = await pausedBehindService(t, primary);
   const { answered } = await heldQuery(t, relay);
   await primary.stop('fast');
   service.routeTo('refuse');
