@@ -365,6 +365,11 @@ export function scenarios(): (ScenarioSpec & { planned: boolean })[] {
     return bed.cluster.nodes.find((n) => n.name !== leader.name)!;
   };
   let stopped: string | null = null;
+  /** Brings back the Patroni a scenario stopped or killed. */
+  const startStoppedPatroni = async (bed: Bed): Promise<void> => {
+    if (stopped !== null) await bed.cluster.startPatroni(stopped);
+    stopped = null;
+  };
   return [
     { name: 'switchover', planned: true, benchSeconds: 9, action: async (bed) => void (await bed.cluster.switchover()) },
     { name: 'restart replica', planned: true, benchSeconds: 8, action: async (bed) => bed.cluster.restart((await replicaOf(bed)).name) },
@@ -380,10 +385,7 @@ export function scenarios(): (ScenarioSpec & { planned: boolean })[] {
         await bed.cluster.sigtermPatroni(leader.name);
         await bed.cluster.waitForLeader(60_000);
       },
-      after: async (bed) => {
-        if (stopped !== null) await bed.cluster.startPatroni(stopped);
-        stopped = null;
-      },
+      after: startStoppedPatroni,
     },
     {
       name: 'kill -9 postmaster',
@@ -407,10 +409,7 @@ export function scenarios(): (ScenarioSpec & { planned: boolean })[] {
         // The leader key expires after ttl (20 s); the other node takes over then.
         await new Promise((r) => setTimeout(r, 2000));
       },
-      after: async (bed) => {
-        if (stopped !== null) await bed.cluster.startPatroni(stopped);
-        stopped = null;
-      },
+      after: startStoppedPatroni,
     },
   ];
 }
