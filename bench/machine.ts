@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PGRELAY_NODE as pgrelayNode } from './targets.js';
 
 export interface Machine {
   nproc: number;
@@ -50,7 +51,7 @@ export function describeMachine(repoRoot: string, pgBin: string, pgbouncer: stri
     memTotalGiB: Math.round((memKb / 1024 / 1024) * 10) / 10,
     kernel: `${os.type()} ${os.release()}`,
     os: osName,
-    node: process.version,
+    node: pgrelayNode === process.execPath ? process.version : `${cmd(pgrelayNode, ['--version'])} (pgrelay; the bench runs on ${process.version})`,
     postgres: cmd(path.join(pgBin, 'postgres'), ['--version']),
     pgbench: cmd(path.join(pgBin, 'pgbench'), ['--version']),
     pgbouncer,

@@ -28,6 +28,12 @@ export const TARGET_LABEL: Record<TargetName, string> = {
  * PGRELAY_BENCH_NODE_ARGS (space-separated), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile
  * pgrelay under a workload (node refuses --cpu-prof in NODE_OPTIONS).
  */
+/**
+ * The node binary that runs pgrelay: PGRELAY_BENCH_NODE, or the one running the bench. The Docker
+ * image runs the current LTS, whose TLS path costs less than node 20's; this measures it.
+ */
+export const PGRELAY_NODE: string = process.env['PGRELAY_BENCH_NODE'] ?? process.execPath;
+
 export const PGRELAY_NODE_ARGS: readonly string[] = [...NODE_OPTIONS, ...(process.env['PGRELAY_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '')];
 
 export interface Target {
@@ -187,7 +193,7 @@ ${o.tls === undefined ? 'server_tls_sslmode = disable\n' : tlsLines(o.tls)}${ext
   );
   const daemon = Daemon.start({
     name: 'pgrelay',
-    cmd: process.execPath,
+    cmd: PGRELAY_NODE,
     args: [...nodeArgs, path.join(repoRoot, 'dist', 'main.js'), ini],
     cwd: dir,
     logFile: path.join(dir, 'pgrelay.log'),
