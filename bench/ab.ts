@@ -30,6 +30,9 @@ const USAGE = `Usage: npx tsx bench/ab.ts --base REV [options]
   --before-node-args "A B"  node options for the "before" pgrelay (default: the image's)
   --after-node-args "A B"   node options for the "after" pgrelay (default: the image's); with
                      --base HEAD this measures a node option alone
+  --fresh            start both pgrelays anew (and warm them up) every round: how well V8
+                     optimizes the forwarding path differs from one process to the next by up
+                     to 10% of its CPU, which one process per target would carry into every round
 `;
 
 function log(msg: string): void {
@@ -65,6 +68,7 @@ async function main(): Promise<void> {
       rate: { type: 'string' },
       'before-node-args': { type: 'string' },
       'after-node-args': { type: 'string' },
+      fresh: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -110,6 +114,14 @@ async function main(): Promise<void> {
     for (const { t } of targets) await runWorkload({ port: t.port, workload: warm, durationSec: 3, round: 0, logDir: path.join(workDir, 'logs'), proxyPid: null });
     const samples = new Map<string, RunSample[]>();
     for (let round = 1; round <= rounds; round++) {
+      if (values.fresh && round > 1) {
+        // New processes for both builds, warmed up the same way as the first ones.
+        for (const [i, dir, args] of [[1, base.dir, beforeArgs], [2, REPO, afterArgs]] as const) {
+          await targets[i]!.t.daemon!.stop();
+          targets[i]!.t = await startPgrelay(dir, opts, args);
+          await runWorkload({ port: targets[i]!.t.port, workload: warm, durationSec: 3, round: 0, logDir: path.join(workDir, 'logs'), proxyPid: null });
+        }
+      }
       for (const w of workloads) {
         for (const { label, t } of targets) {
           if (w.tpcb) await cluster.psql('VACUUM pgbench_branches, pgbench_tellers; TRUNCATE pgbench_history');
