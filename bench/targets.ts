@@ -24,16 +24,16 @@ export const TARGET_LABEL: Record<TargetName, string> = {
 };
 
 /**
- * Node options pgrelay is run with: the same as the Docker image's ENTRYPOINT, plus any given in
- * PGRELAY_BENCH_NODE_ARGS (space-separated), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile
- * pgrelay under a workload (node refuses --cpu-prof in NODE_OPTIONS).
- */
-/**
  * The node binary that runs pgrelay: PGRELAY_BENCH_NODE, or the one running the bench. The Docker
  * image runs the current LTS, whose TLS path costs less than node 20's; this measures it.
  */
 export const PGRELAY_NODE: string = process.env['PGRELAY_BENCH_NODE'] ?? process.execPath;
 
+/**
+ * Node options pgrelay is run with: the same as the Docker image's ENTRYPOINT, plus any given in
+ * PGRELAY_BENCH_NODE_ARGS (space-separated), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile
+ * pgrelay under a workload (node refuses --cpu-prof in NODE_OPTIONS).
+ */
 export const PGRELAY_NODE_ARGS: readonly string[] = [...NODE_OPTIONS, ...(process.env['PGRELAY_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '')];
 
 export interface Target {
