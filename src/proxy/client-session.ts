@@ -9,6 +9,8 @@
 // told 'I': when its server is lost it gets a FATAL, as a backend crash would give it.
 
 import type net from 'node:net';
+// (Imported, not the global: see client-endpoint.ts.)
+import { performance } from 'node:perf_hooks';
 import { ClientProtocol, type ProtocolEvents } from './client-protocol.js';
 import { ClientState, MAX_LINK_ATTEMPTS, type CloseOptions } from './client-state.js';
 import { Disconnect, ErrorCode, PgRelayError } from '../errors.js';
