@@ -31,8 +31,9 @@ const USAGE = `Usage: npx tsx bench/ab.ts --base REV [options]
   --after-node-args "A B"   node options for the "after" pgrelay (default: the image's); with
                      --base HEAD this measures a node option alone
   --fresh            start both pgrelays anew (and warm them up) every round: how well V8
-                     optimizes the forwarding path differs from one process to the next by up
-                     to 10% of its CPU, which one process per target would carry into every round
+                     optimizes the forwarding path can differ from one process to the next by
+                     several percent of its CPU, which one process per target would carry into
+                     every round
 `;
 
 function log(msg: string): void {
