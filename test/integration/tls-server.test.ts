@@ -6,7 +6,7 @@
 
 import t from 'tap';
 import net from 'node:net';
-import pg from 'pg';
+import { queryOutcome } from '../harness/login-outcome.js';
 import { startCluster } from '../harness/pg-cluster.js';
 import { startRelay, type RelayOptions } from '../harness/relay.js';
 import { TestCa } from '../harness/tls-certs.js';
@@ -50,66 +50,53 @@ async function relayTo(host: string, port: number, settings: Partial<Settings>, 
   );
 }
 
-async function query(port: number, user: string, password: string, sql: string): Promise<string> {
-  const c = new pg.Client({ host: '127.0.0.1', port, user, password, database: 'postgres' });
-  c.on('error', () => undefined);
-  try {
-    await c.connect();
-    const r = await c.query(sql);
-    await c.end();
-    return `ok:${String(Object.values(r.rows[0] as object)[0])}`;
-  } catch (err) {
-    return `error:${(err as { code?: string }).code ?? ''}:${(err as Error).message}`;
-  }
-}
-
 const SSL_IN_USE = 'select ssl from pg_stat_ssl where pid = pg_backend_pid()';
 
 t.test('verify-full: pgrelay reaches the TLS-only server, and its sessions are encrypted', async (t) => {
   const relay = await relayTo('localhost', tlsOnly.port, { serverTlsSslmode: 'verify-full', serverTlsCaFile: ca.cert });
   t.teardown(() => relay.stop());
-  t.equal(await query(relay.port, 'alice', 'alice-secret', SSL_IN_USE), 'ok:true', 'the server sees TLS');
-  t.equal(await query(relay.port, 'alice', 'alice-secret', "select string_agg(g::text, ',') from generate_series(1, 20000) g"), `ok:${Array.from({ length: 20000 }, (_, i) => i + 1).join(',')}`, 'a large reply over TLS');
-  t.match(await query(relay.port, 'alice', 'wrong', 'select 1'), /^error:28P01:/, 'a wrong password is still 28P01');
+  t.equal(await queryOutcome(relay.port, 'alice', 'alice-secret', SSL_IN_USE), 'ok:true', 'the server sees TLS');
+  t.equal(await queryOutcome(relay.port, 'alice', 'alice-secret', "select string_agg(g::text, ',') from generate_series(1, 20000) g"), `ok:${Array.from({ length: 20000 }, (_, i) => i + 1).join(',')}`, 'a large reply over TLS');
+  t.match(await queryOutcome(relay.port, 'alice', 'wrong', 'select 1'), /^error:28P01:/, 'a wrong password is still 28P01');
 });
 
 t.test('verify-full with a host name the certificate does not carry: refused, clearly', async (t) => {
   const relay = await relayTo('127.0.0.1', tlsOnly.port, { serverTlsSslmode: 'verify-full', serverTlsCaFile: ca.cert, queryWaitTimeoutMs: 5000 });
   t.teardown(() => relay.stop());
-  const r = await query(relay.port, 'alice', 'alice-secret', 'select 1');
+  const r = await queryOutcome(relay.port, 'alice', 'alice-secret', 'select 1');
   t.match(r, /^error:28000:.*certificate refused \(server_tls_sslmode = verify-full\).*127\.0\.0\.1/, r);
 });
 
 t.test('verify-ca checks the chain, not the name; another CA is refused', async (t) => {
   const relay = await relayTo('127.0.0.1', tlsOnly.port, { serverTlsSslmode: 'verify-ca', serverTlsCaFile: ca.cert });
   t.teardown(() => relay.stop());
-  t.equal(await query(relay.port, 'alice', 'alice-secret', SSL_IN_USE), 'ok:true');
+  t.equal(await queryOutcome(relay.port, 'alice', 'alice-secret', SSL_IN_USE), 'ok:true');
   const wrongCa = await relayTo('localhost', tlsOnly.port, { serverTlsSslmode: 'verify-ca', serverTlsCaFile: otherCa.cert, queryWaitTimeoutMs: 5000 });
   t.teardown(() => wrongCa.stop());
-  t.match(await query(wrongCa.port, 'alice', 'alice-secret', 'select 1'), /^error:28000:.*certificate refused/);
+  t.match(await queryOutcome(wrongCa.port, 'alice', 'alice-secret', 'select 1'), /^error:28000:.*certificate refused/);
 });
 
 t.test('disable: the TLS-only server refuses pgrelay (hostnossl reject), and the client is told', async (t) => {
   const relay = await relayTo('127.0.0.1', tlsOnly.port, { serverTlsSslmode: 'disable', queryWaitTimeoutMs: 5000 });
   t.teardown(() => relay.stop());
-  t.match(await query(relay.port, 'alice', 'alice-secret', 'select 1'), /^error:28000:.*pg_hba\.conf rejects connection.*no encryption/);
+  t.match(await queryOutcome(relay.port, 'alice', 'alice-secret', 'select 1'), /^error:28000:.*pg_hba\.conf rejects connection.*no encryption/);
 });
 
 t.test('prefer and allow reach the TLS-only server over TLS; prefer falls back to plaintext elsewhere', async (t) => {
   for (const mode of ['prefer', 'allow', 'require'] as const) {
     const relay = await relayTo('127.0.0.1', tlsOnly.port, { serverTlsSslmode: mode });
-    t.equal(await query(relay.port, 'alice', 'alice-secret', SSL_IN_USE), 'ok:true', `${mode}: TLS`);
+    t.equal(await queryOutcome(relay.port, 'alice', 'alice-secret', SSL_IN_USE), 'ok:true', `${mode}: TLS`);
     await relay.stop();
   }
   const plain = await startRelay(plainPg, { settings: { serverTlsSslmode: 'prefer' } });
   t.teardown(() => plain.stop());
-  t.equal(await query(plain.port, 'postgres', 'x', SSL_IN_USE), 'ok:false', 'prefer with a server without TLS: plaintext');
+  t.equal(await queryOutcome(plain.port, 'postgres', 'x', SSL_IN_USE), 'ok:false', 'prefer with a server without TLS: plaintext');
 });
 
 t.test('require against a server without TLS: refused, never plaintext', async (t) => {
   const relay = await startRelay(plainPg, { settings: { serverTlsSslmode: 'require', queryWaitTimeoutMs: 5000 } });
   t.teardown(() => relay.stop());
-  t.match(await query(relay.port, 'postgres', 'x', 'select 1'), /^error:28000:.*does not support SSL, but server_tls_sslmode = require requires it/);
+  t.match(await queryOutcome(relay.port, 'postgres', 'x', 'select 1'), /^error:28000:.*does not support SSL, but server_tls_sslmode = require requires it/);
 });
 
 t.test('a client certificate towards PostgreSQL (server_tls_cert_file / key_file, hostssl cert)', async (t) => {
@@ -121,13 +108,13 @@ t.test('a client certificate towards PostgreSQL (server_tls_cert_file / key_file
     },
   );
   t.teardown(() => relay.stop());
-  t.equal(await query(relay.port, 'certuser', '', 'select current_user'), 'ok:certuser', 'PostgreSQL accepted the certificate');
+  t.equal(await queryOutcome(relay.port, 'certuser', '', 'select current_user'), 'ok:certuser', 'PostgreSQL accepted the certificate');
 });
 
 t.test("pgrelay's own verification login (used before a RESUME) goes over TLS too", async (t) => {
   const relay = await relayTo('localhost', tlsOnly.port, { serverTlsSslmode: 'verify-full', serverTlsCaFile: ca.cert });
   t.teardown(() => relay.stop());
-  t.equal(await query(relay.port, 'alice', 'alice-secret', 'select 1'), 'ok:1');
+  t.equal(await queryOutcome(relay.port, 'alice', 'alice-secret', 'select 1'), 'ok:1');
   const entry = relay.app.ctx.registry.attach('postgres', 'alice')!;
   t.teardown(() => relay.app.ctx.registry.detach(entry));
   t.equal(await relay.app.connector.verify(entry, { host: 'localhost', port: tlsOnly.port }), true, 'verify-full verification login');
@@ -148,7 +135,7 @@ t.test('a server that sends bytes behind its S is refused (CVE-2021-23222)', asy
   const port = (fake.address() as net.AddressInfo).port;
   const relay = await startRelay({ host: '127.0.0.1', port }, { settings: { serverTlsSslmode: 'require', queryWaitTimeoutMs: 3000 } });
   t.teardown(() => relay.stop());
-  const r = await query(relay.port, 'postgres', 'x', 'select 1');
+  const r = await queryOutcome(relay.port, 'postgres', 'x', 'select 1');
   t.match(r, /^error:08P01:.*sent unencrypted data after its SSL response/, r);
 });
 
@@ -162,8 +149,8 @@ t.test('auth_query lookups reach the TLS-only server over TLS too', async (t) =>
     },
   );
   t.teardown(() => relay.stop());
-  t.equal(await query(relay.port, 'bob', 'bob-secret', SSL_IN_USE), 'ok:true', 'bob (only in PostgreSQL) is looked up and logged in over TLS');
-  t.match(await query(relay.port, 'bob', 'wrong', 'select 1'), /^error:28P01:/);
+  t.equal(await queryOutcome(relay.port, 'bob', 'bob-secret', SSL_IN_USE), 'ok:true', 'bob (only in PostgreSQL) is looked up and logged in over TLS');
+  t.match(await queryOutcome(relay.port, 'bob', 'wrong', 'select 1'), /^error:28P01:/);
   const plain = await startRelay(
     { host: 'localhost', port: tlsOnly.port },
     {
@@ -173,5 +160,5 @@ t.test('auth_query lookups reach the TLS-only server over TLS too', async (t) =>
     },
   );
   t.teardown(() => plain.stop());
-  t.match(await query(plain.port, 'bob', 'bob-secret', 'select 1'), /^error:08006:/, 'without server TLS the lookup is refused by the server: the login fails closed');
+  t.match(await queryOutcome(plain.port, 'bob', 'bob-secret', 'select 1'), /^error:08006:/, 'without server TLS the lookup is refused by the server: the login fails closed');
 });
