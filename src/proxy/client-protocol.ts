@@ -47,6 +47,11 @@ export interface ProtocolPosition {
    */
   readonly unsynced: boolean;
   /**
+   * No partial message is pending: every frame whose first bytes went to the server went whole.
+   * (A partial frame start still withheld by the scanner counts as pending too.)
+   */
+  readonly atBoundary: boolean;
+  /**
    * The status byte of the last ReadyForQuery the client was sent: what it believes about its
    * transaction. A client that believes it is inside one is never told 'I' by pgrelay.
    */

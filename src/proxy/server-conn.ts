@@ -70,6 +70,11 @@ export class ServerConn implements PoolServer, SplicingSink, TrackedServer, Tagg
 
   /** Set by the release rule while a chunk is scanned; acted on after it is written. */
   private releaseDue = false;
+  /**
+   * The last client's bytes ended inside a message when it was unlinked (see close(): such a
+   * connection is cut, never sent anything more).
+   */
+  private leftMidMessage = false;
   private internal: InternalQuery | null = null;
   private readonly scanner: FrameScanner;
   private closeCode: string | null = null;
@@ -157,6 +162,7 @@ export class ServerConn implements PoolServer, SplicingSink, TrackedServer, Tagg
    * uses it next (another client, a ROLLBACK of pgrelay's own) must be able to read its answer.
    */
   unlink(): void {
+    if (this.client !== null) this.leftMidMessage = !this.client.protocol.atBoundary;
     this.client = null;
     this.replies = null;
     this.observeTags = false;
@@ -266,8 +272,16 @@ export class ServerConn implements PoolServer, SplicingSink, TrackedServer, Tagg
     this.closeCode = code;
     this.closeReason = detail === '' ? code : `${code}: ${detail}`;
     this.setState(ServerState.closed);
-    // Terminate lets the backend exit cleanly instead of logging an unexpected EOF.
-    if (this.socket.writable) this.socket.end(serialize.end());
+    // Terminate lets the backend exit cleanly instead of logging an unexpected EOF, but only
+    // between messages. PostgreSQL reads a message by its length: after a client's partial
+    // message, the Terminate's bytes would be read as its rest (the row limit of an Execute of
+    // COMMIT, which then runs and commits). There the connection is only ended: PostgreSQL sees
+    // the EOF inside the message and rolls back.
+    const midMessage = this.client !== null ? !this.client.protocol.atBoundary : this.leftMidMessage;
+    if (this.socket.writable) {
+      if (midMessage) this.socket.end();
+      else this.socket.end(serialize.end());
+    }
     this.socket.destroySoon?.();
     setTimeout(() => this.socket.destroy(), 1000).unref();
     this.finish(code, detail, true);

@@ -7,6 +7,7 @@ import t, { type Test } from 'tap';
 import { startCluster, type PgCluster } from '../harness/pg-cluster.js';
 import { startRelay, type Relay } from '../harness/relay.js';
 import type { Settings } from '../../src/config/types.js';
+import { serialize } from '../../src/protocol/frontend-messages.js';
 import { WireClient, errorFields, flush, lastStatus, parse, pbe, query, sync, types } from '../harness/wire-client.js';
 
 const cluster = await startCluster();
@@ -67,6 +68,23 @@ t.test('B1: abandoned Parse/Bind/Execute without Sync is never committed by the 
   a.destroy();
   await sleep(100);
   t.equal(await probeClean(t, relay, `select count(*) from pg_prepared_statements`), '0', 'no prepared statement left behind');
+});
+
+t.test('B1: a client that leaves inside a COMMIT\'s Execute: nothing pgrelay writes afterwards completes that message', async (t) => {
+  // PostgreSQL reads a message by its length: bytes written after a client's partial Execute are
+  // the rest of that Execute. Here the missing bytes are its row limit; a Terminate sent on the
+  // way out would supply them, and the COMMIT would run and commit the insert before it.
+  for (const mark of ['b1-partial-commit', 'b1-partial-commit-tracked']) {
+    const relay = await relayOf(t, mark.endsWith('tracked') ? {} : { maxPreparedStatements: 0 });
+    const a = await WireClient.connect(relay.port);
+    const partialExecute = Buffer.from([0x45, 0, 0, 0, 9, 0]); // 'E', length 9, portal "": 4 bytes short
+    a.send(pbe(`insert into marks values ('${mark}')`), parse('commit'), serialize.bind(), partialExecute);
+    await sleep(100);
+    a.destroy();
+    await sleep(200);
+    t.equal(await count(mark), 0, `${mark}: the insert of the abandoned pipeline is not committed`);
+    t.equal(await probeClean(t, relay, 'select 1'), '1', `${mark}: the pool serves the next client`);
+  }
 });
 
 t.test('B1: twenty abandoned inserts through a pool of ten commit nothing', async (t) => {

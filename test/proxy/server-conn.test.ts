@@ -1,8 +1,9 @@
 // ServerConn against a scripted backend on a loopback socket: a server that pgrelay paused because
 // its client's socket was full must read again once that client's link ends, or the next client
-// linked to it would wait forever for its answer.
+// linked to it would wait forever for its answer. And a server closed while its client was inside a
+// message must not be written anything after it (PostgreSQL would read it as the message's rest).
 
-import t from 'tap';
+import t, { type Test } from 'tap';
 import net from 'node:net';
 import { ServerConn } from '../../src/proxy/server-conn.js';
 import type { ServerClient } from '../../src/proxy/server-client.js';
@@ -17,7 +18,7 @@ const reply = Buffer.concat([CommandComplete, ReadyForQueryIdle]);
 function client(id: number, full: boolean): ServerClient & { got: Buffer[]; released: boolean } {
   return {
     id,
-    protocol: { outstanding: 1, unsynced: false, txStatus: 0x49 },
+    protocol: { outstanding: 1, unsynced: false, atBoundary: true, txStatus: 0x49 },
     transactionPooling: true,
     got: [],
     released: false,
@@ -46,7 +47,8 @@ async function until(cond: () => boolean, ms = 2000): Promise<boolean> {
   return cond();
 }
 
-t.test('the backpressure pause ends with the link: the next client is answered', async (t) => {
+/** A ServerConn on a loopback socket whose other end (`backend`) plays PostgreSQL. */
+async function connected(t: Test): Promise<{ server: ServerConn; backend: net.Socket; releases: boolean[] }> {
   let backend!: net.Socket;
   const listener = net.createServer();
   const accepted = new Promise<void>((resolve) => {
@@ -73,7 +75,11 @@ t.test('the backpressure pause ends with the link: the next client is answered',
     1 << 20,
     { release: () => releases.push(true), discard: () => releases.push(false), onClosed: () => {}, cleanupTimeoutMs: () => 0 },
   );
+  return { server, backend, releases };
+}
 
+t.test('the backpressure pause ends with the link: the next client is answered', async (t) => {
+  const { server, backend, releases } = await connected(t);
   // The answer that ends the first client's transaction arrives while its socket is full.
   const slow = client(1, true);
   server.link(slow);
@@ -87,4 +93,26 @@ t.test('the backpressure pause ends with the link: the next client is answered',
   backend.write(reply);
   t.ok(await until(() => next.released), 'the next client linked to the server gets its answer');
   t.same(Buffer.concat(next.got), reply, 'all of it');
+});
+
+t.test('a server closed after a client left inside a message gets no Terminate: its bytes would complete that message', async (t) => {
+  for (const atBoundary of [true, false]) {
+    const { server, backend } = await connected(t);
+    const received: Buffer[] = [];
+    backend.on('data', (d: Buffer) => received.push(d));
+    const ended = new Promise<void>((resolve) => backend.once('end', () => resolve()));
+    const c = client(1, false);
+    server.link({ ...c, protocol: { ...c.protocol, atBoundary } });
+    // An Execute of the unnamed portal; without its last 4 bytes (the row limit) when the client
+    // left inside it.
+    const execute = Buffer.from([0x45, 0, 0, 0, 9, 0, 0, 0, 0, 0]);
+    const sent = atBoundary ? execute : execute.subarray(0, 6);
+    server.write(null, sent, sent.length);
+    server.unlink();
+    server.discard('test');
+    await ended;
+    const wire = Buffer.concat(received);
+    if (atBoundary) t.same(wire, Buffer.concat([execute, Buffer.from([0x58, 0, 0, 0, 4])]), 'between messages: the bytes, then a Terminate');
+    else t.same(wire, sent, 'inside a message: the bytes, then only the end of the stream');
+  }
 });
