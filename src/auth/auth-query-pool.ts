@@ -177,9 +177,9 @@ function runQuery(conn: LookupConn, sql: string, value: string, deadline: number
     timer.unref();
     const onClose = (): void => finish(new PgRelayError(ErrorCode.AuthQueryFailed, 'auth_query: the server closed the connection'));
     conn.socket.once('close', onClose);
-    conn.reader.sink = (chunk: Buffer): void => {
-      // Reads may be views of the shared read buffer (socket-io.ts): the parser keeps partial messages.
-      parser.parse(Buffer.from(chunk), (msg: BackendMessage) => {
+    conn.reader.sink = (chunk: Buffer, len: number): void => {
+      // Reads may be in the shared read buffer (socket-io.ts): the parser keeps partial messages.
+      parser.parse(Buffer.from(chunk.subarray(0, len)), (msg: BackendMessage) => {
         const m = msg as BackendMessage & Record<string, unknown>;
         switch (msg.name) {
           case 'dataRow':

@@ -15,6 +15,8 @@ export interface PoolServer {
   closeNeeded: boolean;
   /** The pool generation it was opened in; a pause starts a new one so older servers retire. */
   generation: number;
+  /** Where the pool keeps it among the servers handed out (-1 or unset: not handed out); the pool's to write. */
+  activeSlot?: number;
   /** `code`: a stable Disconnect code (the disconnect metric's label). */
   close(code: string): void;
 }

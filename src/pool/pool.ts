@@ -11,7 +11,11 @@ import { isPermanentLoginError, type ConnectionBudget, type PoolObserver, type P
 
 export class Pool {
   private idle: PoolServer[] = []; // a stack: the most recently used server is reused first
-  private readonly active = new Set<PoolServer>();
+  /**
+   * Servers handed out, in no order; each knows its place (activeSlot), so that taking one out
+   * is a swap with the last: no hashing on every assignment and release, as a Set did.
+   */
+  private readonly active: PoolServer[] = [];
   private readonly waiters = new WaitQueue<PoolWaiter>();
   private connecting = 0;
   private lastConnectError: Error | null = null;
@@ -56,7 +60,7 @@ export class Pool {
     return this.idle.length;
   }
   get activeCount(): number {
-    return this.active.size;
+    return this.active.length;
   }
   get connectingCount(): number {
     return this.connecting;
@@ -65,7 +69,7 @@ export class Pool {
     return this.waiters.length;
   }
   get serverCount(): number {
-    return this.idle.length + this.active.size + this.connecting;
+    return this.idle.length + this.active.length + this.connecting;
   }
   get isPaused(): boolean {
     return this.paused;
@@ -78,7 +82,7 @@ export class Pool {
   waitingClients(): Iterable<PoolWaiter> {
     return this.waiters;
   }
-  servers(): { idle: readonly PoolServer[]; active: ReadonlySet<PoolServer> } {
+  servers(): { idle: readonly PoolServer[]; active: readonly PoolServer[] } {
     return { idle: this.idle, active: this.active };
   }
 
@@ -110,7 +114,7 @@ export class Pool {
    * waiter gets it, or it goes idle, unless a pause, RECONNECT or server_lifetime retires it.
    */
   release(server: PoolServer): void {
-    this.active.delete(server);
+    this.removeActive(server);
     const now = this.now();
     if (this.closed || this.paused || server.closeNeeded || server.generation !== this.generation || this.expired(server, now)) {
       const reason = this.closed ? Disconnect.PoolClosed : this.paused ? Disconnect.Paused : server.closeNeeded ? Disconnect.CloseNeeded : server.generation !== this.generation ? Disconnect.OpenedBeforePause : Disconnect.Lifetime;
@@ -128,13 +132,13 @@ export class Pool {
 
   /** Takes back a server that must not be reused (its state is unknown): it is closed. */
   discard(server: PoolServer, reason: string): void {
-    this.active.delete(server);
+    this.removeActive(server);
     this.retire(server, reason);
   }
 
   /** A server closed by itself (died, or was killed): forget it and refill for waiters. */
   forget(server: PoolServer): void {
-    if (this.active.delete(server) || this.removeIdle(server)) {
+    if (this.removeActive(server) || this.removeIdle(server)) {
       this.budget.give(this);
       // Its node may be gone: probe with one login before opening one per waiter.
       this.pacer.doubt();
@@ -162,7 +166,7 @@ export class Pool {
     for (const s of idle) this.closeServer(s, code);
     this.generation++; // connections logging in now are retired on arrival too
     if (idle.length > 0) this.changed();
-    return idle.length + this.active.size;
+    return idle.length + this.active.length;
   }
 
   /**
@@ -197,7 +201,7 @@ export class Pool {
    * (closed, paused, full, over budget): the caller closes it.
    */
   adopt(server: PoolServer): boolean {
-    if (this.closed || this.paused || this.idle.length + this.active.size >= this.settings.poolSize || !this.budget.tryTake(this)) return false;
+    if (this.closed || this.paused || this.idle.length + this.active.length >= this.settings.poolSize || !this.budget.tryTake(this)) return false;
     this.connecting++; // onConnected() does the bookkeeping of an arrival
     this.onConnected(server, this.generation);
     return true;
@@ -257,7 +261,7 @@ export class Pool {
   }
 
   private assign(server: PoolServer, waiter: PoolWaiter, now: number): void {
-    this.active.add(server);
+    server.activeSlot = this.active.push(server) - 1;
     this.stats.assignments++;
     if (waiter.waitingSince > 0) {
       const waited = (now || this.now()) - waiter.waitingSince;
@@ -352,7 +356,7 @@ export class Pool {
       this.grow();
       return;
     }
-    if (this.idle.length + this.active.size >= this.settings.poolSize + this.settings.reservePoolSize) {
+    if (this.idle.length + this.active.length >= this.settings.poolSize + this.settings.reservePoolSize) {
       // A hedged login that lost the race, with the pool already full.
       this.budget.give(this);
       server.close(Disconnect.PoolFull);
@@ -381,6 +385,18 @@ export class Pool {
     // query_wait_timeout while logins go on at the hedge interval; with nobody waiting, back off.
     this.pacer.failed(this.now(), this.settings.serverLoginRetryMs);
     this.grow();
+  }
+
+  private removeActive(server: PoolServer): boolean {
+    const i = server.activeSlot ?? -1;
+    if (i < 0 || this.active[i] !== server) return false;
+    const last = this.active.pop()!;
+    if (last !== server) {
+      this.active[i] = last;
+      last.activeSlot = i;
+    }
+    server.activeSlot = -1;
+    return true;
   }
 
   private removeIdle(server: PoolServer): boolean {

@@ -67,6 +67,8 @@ export class FrameScanner {
   from = 0;
   /** Set once the sink stopped the stream or a length was invalid. */
   stopped = false;
+  /** The end of the chunk being scanned: its bytes are chunk[0, len), whatever the buffer's size. */
+  private len = 0;
 
   /**
    * The start of a frame split across reads (its header, or a Decide frame's first bytes);
@@ -104,14 +106,15 @@ export class FrameScanner {
   }
 
   /**
-   * Scans one chunk. Returns where this chunk's forwardable bytes end: write `carry` (when set),
-   * then chunk[from, returned). Bytes past it are either a withheld partial frame start (kept
-   * here) or, when `stopped`, the frame the sink refused and what follows.
+   * Scans one chunk, chunk[0, len): a read into a shared buffer passes the buffer and the read's
+   * length, which saves a view per read. Returns where this chunk's forwardable bytes end: write
+   * `carry` (when set), then chunk[from, returned). Bytes past it are either a withheld partial
+   * frame start (kept here) or, when `stopped`, the frame the sink refused and what follows.
    */
-  scan(chunk: Buffer): number {
+  scan(chunk: Buffer, len = chunk.length): number {
     this.carry = null;
     this.from = 0;
-    const len = chunk.length;
+    this.len = len;
     let pos = 0;
     if (this.skip > 0) {
       if (this.skip >= len) {
@@ -123,7 +126,7 @@ export class FrameScanner {
     } else if (this.stash !== null) {
       const need = this.stash.length - this.stashLen;
       if (need > len) {
-        chunk.copy(this.stash, this.stashLen);
+        chunk.copy(this.stash, this.stashLen, 0, len);
         this.stashLen += len;
         if (this.stashTaken) this.from = len;
         return len;
@@ -174,8 +177,8 @@ export class FrameScanner {
 
   /** Keeps chunk[pos, len) as the start of a frame split across reads. */
   private withhold(chunk: Buffer, pos: number): void {
-    chunk.copy((this.head ??= Buffer.allocUnsafe(this.peek)), 0, pos, chunk.length);
-    this.headLen = chunk.length - pos;
+    chunk.copy((this.head ??= Buffer.allocUnsafe(this.peek)), 0, pos, this.len);
+    this.headLen = this.len - pos;
   }
 
   private lengthOk(type: number, length: number): boolean {
@@ -193,7 +196,7 @@ export class FrameScanner {
   private resumeHead(chunk: Buffer): number {
     const head = this.head!;
     const withheld = this.headLen;
-    const len = chunk.length;
+    const len = this.len;
     let used = 0;
     if (withheld < HEADER) {
       used = Math.min(HEADER - withheld, len);
@@ -229,7 +232,7 @@ export class FrameScanner {
     switch (verdict) {
       case Verdict.Forward:
         if (start < 0) this.carry = Buffer.from(this.head!.subarray(0, -start));
-        return this.pass(start + 1 + length, chunk.length);
+        return this.pass(start + 1 + length, this.len);
       case Verdict.Observe:
         if (start < 0) this.carry = Buffer.from(this.head!.subarray(0, -start));
         return this.assemble(type, length, chunk, start, false);
@@ -259,7 +262,7 @@ export class FrameScanner {
    */
   private assemble(type: number, length: number, chunk: Buffer, start: number, taken: boolean): number {
     const end = start + 1 + length;
-    const len = chunk.length;
+    const len = this.len;
     if (start >= 0 && end <= len) {
       if (taken) {
         this.from = end;
@@ -306,6 +309,6 @@ export class FrameScanner {
       this.stopped = true;
       return start;
     }
-    return this.pass(start + 1 + length, chunk.length);
+    return this.pass(start + 1 + length, this.len);
   }
 }

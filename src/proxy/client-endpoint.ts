@@ -3,13 +3,11 @@
 // addresses), what is written to it (server bytes, a FATAL), and what is counted for it.
 
 import type net from 'node:net';
-// The module's export, not the global: globalThis.performance is a lazy getter that runs on
-// every access, two or three times per transaction here (it showed in profiles).
-import { performance } from 'node:perf_hooks';
 import { errorResponse } from '../protocol/backend-messages.js';
 import { ErrorCode, errorDisconnect, PgRelayError } from '../errors.js';
 import { ClientParams } from './session-params.js';
 import { writeView } from './socket-io.js';
+import { readClock } from './read-clock.js';
 import { newBackendKey } from './cancel.js';
 import type { ClientProtocol } from './client-protocol.js';
 import type { PoolEntry } from '../pool/registry.js';
@@ -30,9 +28,9 @@ export abstract class ClientEndpoint {
   /** Tracked session parameters: what is replayed on whichever server the client gets. */
   readonly params = new ClientParams();
   lastActivity: number;
-  /** When the current server was linked (ms), for transaction time stats. */
+  /** readClock() when the current server was linked, for transaction time stats. */
   linkedAt = 0;
-  /** performance.now() when the oldest unanswered Query or Sync was sent; 0 = none (SHOW STATS query time). */
+  /** readClock() when the oldest unanswered Query or Sync was sent; 0 = none (SHOW STATS query time). */
   protected queryStartedAt = 0;
   /** Where the client stands in the protocol (what the release, departure and loss rules read). */
   abstract readonly protocol: ClientProtocol;
@@ -101,13 +99,13 @@ export abstract class ClientEndpoint {
   onQuery(): void {
     this.ctx.stats.queries++;
     if (this.entry !== null) this.entry.pool.stats.queries++;
-    if (this.queryStartedAt === 0) this.queryStartedAt = performance.now();
+    if (this.queryStartedAt === 0) this.queryStartedAt = readClock();
   }
 
   /** ServerClient: a ReadyForQuery answered a request; the next unanswered one starts now. */
   onAnswered(): void {
     if (this.queryStartedAt === 0) return;
-    const now = performance.now();
+    const now = readClock();
     if (this.entry !== null) this.entry.pool.stats.queryTimeUs += Math.round((now - this.queryStartedAt) * 1000);
     this.queryStartedAt = this.protocol.outstanding > 0 ? now : 0;
   }

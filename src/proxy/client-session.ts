@@ -9,12 +9,11 @@
 // told 'I': when its server is lost it gets a FATAL, as a backend crash would give it.
 
 import type net from 'node:net';
-// (Imported, not the global: see client-endpoint.ts.)
-import { performance } from 'node:perf_hooks';
 import { ClientProtocol, type ProtocolEvents } from './client-protocol.js';
 import { ClientState, MAX_LINK_ATTEMPTS, type CloseOptions } from './client-state.js';
 import { Disconnect, ErrorCode, PgRelayError } from '../errors.js';
 import { ClientEndpoint } from './client-endpoint.js';
+import { beginRead, endRead, readClock } from './read-clock.js';
 import { attachClientSocket, endClientSocket, upgradeClientSocket, type SocketOwner } from './client-socket.js';
 import type { ClientTls } from '../tls/tls-contexts.js';
 import { ClientLogin, type LoginOutcome } from './client-login.js';
@@ -134,7 +133,7 @@ export class ClientSession extends ClientEndpoint implements PoolWaiter, ServerC
         this.setState(ClientState.idle);
         const early = this.login!.drain();
         this.login = null;
-        if (early.length > 0) this.onForwardData(early);
+        if (early.length > 0) this.onForwardData(early, early.length);
         return;
       }
     }
@@ -152,27 +151,29 @@ export class ClientSession extends ClientEndpoint implements PoolWaiter, ServerC
 
   // ---- forwarding --------------------------------------------------------------------------
 
-  /** SocketOwner: each read; `chunk` is a view of the shared read buffer, valid only during this call. */
-  onData(chunk: Buffer): void {
+  /** SocketOwner: each read, chunk[0, len), in the shared read buffer: valid only during this call. */
+  onData(chunk: Buffer, len: number): void {
     switch (this.state) {
       case ClientState.login:
-        this.login!.push(chunk);
+        this.login!.push(chunk.subarray(0, len));
         return;
       case ClientState.console:
-        this.console!.onData(Buffer.from(chunk));
+        this.console!.onData(Buffer.from(chunk.subarray(0, len)));
         return;
       default:
-        this.onForwardData(chunk);
+        this.onForwardData(chunk, len);
     }
   }
 
-  private onForwardData(chunk: Buffer): void {
+  /** Bytes to forward: chunk[0, len). */
+  private onForwardData(chunk: Buffer, len: number): void {
     if (this.state === ClientState.closed) return;
-    this.ctx.stats.bytesFromClients += chunk.length;
-    if (this.entry !== null) this.entry.pool.stats.bytesReceived += chunk.length;
+    beginRead();
+    this.ctx.stats.bytesFromClients += len;
+    if (this.entry !== null) this.entry.pool.stats.bytesReceived += len;
     this.lastActivity = this.ctx.clock.now;
     const scanner = this.protocol.scanner;
-    const end = scanner.scan(chunk);
+    const end = scanner.scan(chunk, len);
     const carry = scanner.carry;
     if (this.outbox.length > 0) {
       this.onSplicedData(carry, chunk, scanner.from, end);
@@ -196,6 +197,7 @@ export class ClientSession extends ClientEndpoint implements PoolWaiter, ServerC
     // A Flush or Sync in this read may let pgrelay's own answers at the head of the queue go.
     if (this.protocol.replies !== null && !this.closed) drainFakes(this.protocol.replies, this);
     if (scanner.stopped && !this.protocol.terminated) this.close(Disconnect.ClientClosed, 'client sent an invalid message length');
+    endRead();
   }
 
   /** A transaction begins: a server is asked for; the held views are copied if none linked within this read. */
@@ -286,7 +288,7 @@ export class ClientSession extends ClientEndpoint implements PoolWaiter, ServerC
     const settings = this.params.settingsRef;
     // A client with settings of its own (or a server carrying someone's) reads CommandComplete
     // tags: a SET, RESET or DISCARD ALL makes the server's record of them dirty.
-    s.link(this, settings.values.size > 0);
+    s.link(this, settings.values.size > 0, readClock());
     this.setState(ClientState.linking);
     this.linkAttempts++;
     const sql = linkQuery(this.ctx.config.settings, this.ctx.clock.now, s, this.params.values, this.params.signature, settings);
@@ -328,9 +330,10 @@ export class ClientSession extends ClientEndpoint implements PoolWaiter, ServerC
     this.setState(ClientState.active);
     this.ctx.stats.transactions++;
     this.entry!.pool.stats.transactions++;
-    this.linkedAt = Date.now();
+    const now = readClock();
+    this.linkedAt = now;
     // A query held while the client waited starts now: the wait is counted as wait time.
-    if (this.queryStartedAt !== 0) this.queryStartedAt = performance.now();
+    if (this.queryStartedAt !== 0) this.queryStartedAt = now;
     // With tracking, the server's statements beyond max_prepared_statements are closed first.
     const q = this.protocol.replies;
     const ok =
@@ -360,7 +363,7 @@ export class ClientSession extends ClientEndpoint implements PoolWaiter, ServerC
   /** The release rule fired: the server is back in the pool and this client is idle. */
   onReleased(): void {
     this.server = null;
-    if (this.entry !== null) this.entry.pool.stats.transactionTimeUs += (Date.now() - this.linkedAt) * 1000;
+    if (this.entry !== null) this.entry.pool.stats.transactionTimeUs += Math.round((readClock() - this.linkedAt) * 1000);
     if (this.state === ClientState.closed) return;
     this.setState(ClientState.idle);
   }

@@ -11,8 +11,8 @@ import type { ClientTls } from '../tls/tls-contexts.js';
 
 /** What the socket's events reach. */
 export interface SocketOwner {
-  /** A read; `chunk` is a view of the shared read buffer, valid only during this call. */
-  onData(chunk: Buffer): void;
+  /** A read: chunk[0, len), in the shared read buffer, valid only during this call. */
+  onData(chunk: Buffer, len: number): void;
   /** The client's socket drained: a server paused for it may be read again. */
   onDrain(): void;
   onSocketError(err: Error): void;
@@ -22,8 +22,12 @@ export interface SocketOwner {
 const OWNER = Symbol('pgrelay.clientSocketOwner');
 type OwnedSocket = net.Socket & { [OWNER]?: SocketOwner };
 
-function onData(this: OwnedSocket, chunk: Buffer): void {
-  this[OWNER]!.onData(chunk);
+function onData(this: OwnedSocket, chunk: Buffer, len: number): void {
+  this[OWNER]!.onData(chunk, len);
+}
+/** A TLS socket's 'data' event: a fresh buffer, all of it read. */
+function onTlsData(this: OwnedSocket, chunk: Buffer): void {
+  this[OWNER]!.onData(chunk, chunk.length);
 }
 function onDrain(this: OwnedSocket): void {
   this[OWNER]!.onDrain();
@@ -96,7 +100,7 @@ export function upgradeClientSocket(raw: net.Socket, owner: SocketOwner, cfg: Cl
           return;
         }
         (secure as OwnedSocket)[OWNER] = owner;
-        secure.on('data', onData);
+        secure.on('data', onTlsData);
         secure.on('drain', onDrain);
         secure.on('error', onError);
         secure.on('close', onClose);

@@ -29,6 +29,7 @@ import type { HostPort } from '../config/types.js';
 import type { LoginResult } from './server-login.js';
 import type { ReadSlot } from './read-slot.js';
 import { writeView } from './socket-io.js';
+import { beginRead, CLOCK_ORIGIN, endRead, readClock } from './read-clock.js';
 import { writePieces } from './write-pieces.js';
 import { paramsSignature } from './session-params.js';
 import { Disconnect } from '../errors.js';
@@ -41,6 +42,8 @@ export class ServerConn implements PoolServer, SplicingSink, TrackedServer, Tagg
   idleSince: number;
   closeNeeded = false;
   generation = 0;
+  /** PoolServer: the pool's bookkeeping. */
+  activeSlot = -1;
   state: ServerState = ServerState.idle;
   client: ServerClient | null = null;
   txStatus: number;
@@ -50,7 +53,7 @@ export class ServerConn implements PoolServer, SplicingSink, TrackedServer, Tagg
   writable: boolean | null = null;
   /** Query run before a transaction-pooled server goes back to the pool (server_reset_query_always). */
   resetOnRelease = '';
-  /** When the current client was linked (ms), for SHOW SERVERS. */
+  /** When the current client was linked (wall-clock ms), for SHOW SERVERS. */
   linkedAt = 0;
   readonly params: Map<string, string>;
   readonly processId: number;
@@ -106,7 +109,7 @@ export class ServerConn implements PoolServer, SplicingSink, TrackedServer, Tagg
     this.idleSince = this.createdAt;
     this.scanner = new FrameScanner(SERVER_FRAMES, maxPacketSize, this, SERVER_DECIDE_PEEK);
     this.reader = login.reader;
-    this.reader.sink = (chunk: Buffer) => this.onData(chunk);
+    this.reader.sink = (chunk: Buffer, len: number) => this.onData(chunk, len);
     socket.on('drain', () => this.client?.resumeReading());
     socket.on('error', (err: Error) => this.lost(Disconnect.ServerSocketError, err.message));
     socket.on('close', () => (this.fatalMessage !== null ? this.lost(Disconnect.ServerFatal, this.fatalMessage) : this.lost(Disconnect.ServerClosed, 'server closed the connection')));
@@ -140,16 +143,16 @@ export class ServerConn implements PoolServer, SplicingSink, TrackedServer, Tagg
 
   /**
    * Links a client: from now on server bytes go to it. `observeTags`: read CommandComplete tags
-   * (a client whose session settings pgrelay SET, or a server carrying some).
+   * (a client whose session settings pgrelay SET, or a server carrying some). `now`: readClock().
    */
-  link(client: ServerClient, observeTags = false): void {
+  link(client: ServerClient, observeTags = false, now = readClock()): void {
     this.client = client;
     this.replies = client.protocol.replies ?? null;
     if (this.replies !== null) this.statements ??= new ServerStatements();
     this.observeTags = observeTags || this.setByUs.size > 0;
     this.scanner.setModes(this.linkModes());
     this.setState(ServerState.active);
-    this.linkedAt = Date.now();
+    this.linkedAt = CLOCK_ORIGIN + now;
   }
 
   private linkModes(): Uint8Array {
@@ -287,9 +290,14 @@ export class ServerConn implements PoolServer, SplicingSink, TrackedServer, Tagg
     this.finish(code, detail, true);
   }
 
-  private onData(chunk: Buffer): void {
-    const end = this.scanner.scan(chunk);
-    if (this.scanner.stopped) return; // a bad length: onBadLength closed us
+  /** A read: chunk[0, len), valid only during this call (socket-io.ts). */
+  private onData(chunk: Buffer, len: number): void {
+    beginRead();
+    const end = this.scanner.scan(chunk, len);
+    if (this.scanner.stopped) {
+      endRead();
+      return; // a bad length: onBadLength closed us
+    }
     const client = this.client;
     if (client !== null && this.state === ServerState.active && (end > this.scanner.from || this.scanner.carry !== null)) {
       if (!client.forwardFromServer(this.scanner.carry, chunk, this.scanner.from, end)) this.socket.pause();
@@ -302,6 +310,7 @@ export class ServerConn implements PoolServer, SplicingSink, TrackedServer, Tagg
       returnAfterRelease(this, q);
       c?.onReleased();
     }
+    endRead();
   }
 
   // ---- prepared-statement tracking (transaction pooling): reply-tracking.ts ---------------

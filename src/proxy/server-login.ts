@@ -208,9 +208,9 @@ function loginOnce(req: LoginRequest, serverTls: ServerTls | null): Promise<Logi
     // The parser may keep a partial message between reads, and every read lands in the shared read
     // buffer (socket-io.ts): copy.
     // Login is a handful of small messages, so the copy costs nothing that matters.
-    const parse = (chunk: Buffer): void => {
+    const parse = (chunk: Buffer, len: number): void => {
       clearTimeout(answerTimer);
-      parser.parse(Buffer.from(chunk), onMessage);
+      parser.parse(Buffer.from(chunk.subarray(0, len)), onMessage);
     };
     const onError = (err: Error): void => fail(new PgRelayError(ErrorCode.ServerConnectFailed, `cannot connect to server ${host}:${port}: ${err.message}`));
     const onClose = (): void => fail(new PgRelayError(ErrorCode.ServerConnectFailed, `server ${host}:${port} closed the connection during login`));
@@ -224,11 +224,11 @@ function loginOnce(req: LoginRequest, serverTls: ServerTls | null): Promise<Logi
     // The answer to SSLRequest: one byte, 'S' or 'N'. Anything after it arrived before the
     // handshake, unencrypted, and may have been injected by whoever sits on the path
     // (CVE-2021-23222): refused, as libpq and PgBouncer refuse it.
-    const onSslAnswer = (chunk: Buffer): void => {
-      if (chunk.length === 0 || done) return;
+    const onSslAnswer = (chunk: Buffer, len: number): void => {
+      if (len === 0 || done) return;
       clearTimeout(answerTimer);
       const answer = chunk[0];
-      if (chunk.length > 1) return fail(new ServerLoginError(ErrorCode.ServerProtocolViolation, `server ${host}:${port} sent unencrypted data after its SSL response`, 'FATAL'));
+      if (len > 1) return fail(new ServerLoginError(ErrorCode.ServerProtocolViolation, `server ${host}:${port} sent unencrypted data after its SSL response`, 'FATAL'));
       if (answer === 0x53 /* S */) return startTls(serverTls!);
       if (answer === 0x4e /* N */) {
         if (atLeast(serverTls!.mode, TlsMode.require)) {
@@ -252,7 +252,7 @@ function loginOnce(req: LoginRequest, serverTls: ServerTls | null): Promise<Logi
         ...(!cfg.verifyHost && { checkServerIdentity: () => undefined }),
       });
       stream = secure;
-      secure.on('data', (d: Buffer) => reader.sink(d));
+      secure.on('data', (d: Buffer) => reader.sink(d, d.length));
       secure.once('secureConnect', () => {
         if (cfg.verifyCert && !secure.authorized) {
           fail(new ServerLoginError(ErrorCode.ServerTlsRefused, `server ${host}:${port}: certificate not verified: ${String(secure.authorizationError)}`, 'FATAL'));

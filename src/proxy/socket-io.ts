@@ -3,7 +3,8 @@
 // kernel directly, queueing only a private copy of whatever the kernel did not take.
 //
 // The rule that makes the shared buffer safe: a chunk handed to a read callback is valid only
-// until that callback returns. Nothing may keep a view of it — whatever must outlive the read
+// until that callback returns, and only its first `len` bytes are the read (the callback gets the
+// buffer itself, not a view: a view would be an allocation per read). Nothing may keep a view of it — whatever must outlive the read
 // (bytes held for a server, a partial frame, a write the kernel did not take) is copied. Reads
 // run one at a time on the main thread, so one buffer serves every socket.
 //
@@ -20,8 +21,8 @@ import net from 'node:net';
  */
 export const READ_BUFFER_SIZE = 64 * 1024;
 
-/** Called with each read: `chunk` is a view of the shared buffer, valid until the call returns. */
-export type ReadCallback = (this: net.Socket, chunk: Buffer) => void;
+/** Called with each read: chunk[0, len) is what was read, valid until the call returns. */
+export type ReadCallback = (this: net.Socket, chunk: Buffer, len: number) => void;
 
 // The shared buffer. Module state on purpose: it is scratch memory, never holds data between
 // reads, and one per process is the point.
@@ -58,8 +59,6 @@ const onreadSymbols = ((): { buffer: symbol; callback: symbol; generator: symbol
   return buffer !== undefined && callback !== undefined && generator !== undefined ? { buffer, callback, generator } : null;
 })();
 
-const sharedBuffer = (): Buffer => readBuffer;
-
 /**
  * Node calls the onread callback as a method of the socket. One wrapper per callback keeps the
  * per-socket cost at one property instead of a closure; it returns true to keep reading
@@ -67,14 +66,18 @@ const sharedBuffer = (): Buffer => readBuffer;
  */
 function wrap(onRead: ReadCallback): (this: net.Socket, nread: number, buf: Buffer) => boolean {
   return function (this: net.Socket, nread: number, buf: Buffer): boolean {
-    onRead.call(this, buf.subarray(0, nread));
+    onRead.call(this, buf, nread);
     return true;
   };
 }
 
-/** The `onread` option for net.connect(): the connection reads into the shared buffer. */
+/**
+ * The `onread` option for net.connect(): the connection reads into the shared buffer. The buffer
+ * itself, not a function returning it: with a function node calls it after every read and hands
+ * its result back to C++, which re-reads the buffer's address each time for the same buffer.
+ */
 export function connectOnread(onRead: ReadCallback): net.OnReadOpts {
-  return { buffer: sharedBuffer, callback: wrap(onRead) };
+  return { buffer: readBuffer, callback: wrap(onRead) };
 }
 
 /**
@@ -87,12 +90,15 @@ export function readIntoShared(socket: net.Socket, onRead: ReadCallback): boolea
   const s = socket as InternalSocket;
   const handle = s._handle;
   if (onreadSymbols === null || handle === null || typeof handle.useUserBuffer !== 'function' || isEncrypted(socket)) {
-    socket.on('data', onRead);
+    socket.on('data', function (this: net.Socket, chunk: Buffer) {
+      onRead.call(this, chunk, chunk.length);
+    });
     return false;
   }
   s[onreadSymbols.buffer] = readBuffer;
   s[onreadSymbols.callback] = wrapFor(onRead);
-  s[onreadSymbols.generator] = sharedBuffer;
+  // No generator (see connectOnread): the handle keeps reading into the one buffer.
+  s[onreadSymbols.generator] = null;
   handle.useUserBuffer(readBuffer);
   return true;
 }

@@ -239,3 +239,32 @@ t.test('WaitQueue keeps FIFO order through growth and holes', async (t) => {
   t.equal(q.length, 0);
   t.equal(q.peek(), undefined);
 });
+
+t.test('the servers handed out are kept apart from their order: release, discard and forget each take out the right one', async (t) => {
+  const { factory, pool } = setup({ poolSize: 4 });
+  const ws = [new Waiter(), new Waiter(), new Waiter(), new Waiter()];
+  for (const w of ws) pool.acquire(w);
+  const servers = [factory.succeed(), factory.succeed(), factory.succeed(), factory.succeed()];
+  await tick();
+  t.same(new Set(pool.servers().active), new Set(servers), 'all four are handed out');
+  pool.release(servers[1]!); // a middle one: the last takes its place
+  t.equal(pool.activeCount, 3);
+  t.same(new Set(pool.servers().active), new Set([servers[0], servers[2], servers[3]]));
+  t.equal(pool.idleCount, 1);
+  pool.discard(servers[3]!, 'test'); // the one that moved
+  t.same(new Set(pool.servers().active), new Set([servers[0], servers[2]]));
+  t.equal(servers[3]!.closed, 'test');
+  pool.forget(servers[0]!);
+  t.same(pool.servers().active, [servers[2]]);
+  // Taking out a server that is not handed out changes nothing among the others.
+  pool.forget(servers[0]!);
+  t.same(pool.servers().active, [servers[2]], 'a second forget of the same server is a no-op');
+  pool.release(servers[2]!);
+  t.equal(pool.activeCount, 0);
+  t.equal(pool.idleCount, 2);
+  // Handed out again, they are tracked again.
+  const again = [new Waiter(), new Waiter()];
+  for (const w of again) pool.acquire(w);
+  t.equal(pool.activeCount, 2);
+  t.same(new Set(pool.servers().active), new Set([servers[1], servers[2]]));
+});
