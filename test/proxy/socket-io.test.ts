@@ -145,3 +145,60 @@ t.test('writeView: empty ranges, closed sockets and a peer that is gone', async 
   t.equal(writeView(ended.client, big, 0, 10), false, 'an ended socket takes nothing');
   ended.close();
 });
+
+t.test('writeView: after a small write the kernel could not take whole, small and big ones queue behind it, in order, and end in a drain', async (t) => {
+  const p = await pair();
+  t.teardown(() => p.close());
+  p.accepted.pause();
+  // Small writes, each straight to the kernel, until one is not taken whole.
+  const SMALL = 1000;
+  const source = Buffer.alloc(64 * 1024);
+  const expected: Buffer[] = [];
+  const write = (i: number, size: number): boolean => {
+    source.fill(i % 251, 0, size);
+    expected.push(Buffer.from(source.subarray(0, size)));
+    return writeView(p.client, source, 0, size);
+  };
+  let fullAt = -1;
+  for (let i = 0; i < 200_000 && fullAt < 0; i++) if (!write(i, SMALL)) fullAt = i;
+  t.ok(fullAt >= 0, `backpressure reported (first at write ${fullAt})`);
+  const drained = new Promise<void>((resolve) => p.client.once('drain', () => resolve()));
+  // More small and big writes while the first one's rest is still pending: all must queue behind it.
+  t.equal(write(1_000_001, SMALL), false, 'a small write queues behind the pending rest');
+  t.equal(write(1_000_002, 32 * 1024), false, 'a big write queues behind it too');
+  t.equal(write(1_000_003, 10), false);
+  // Overwrite the source: nothing queued may reference it.
+  source.fill(0xee);
+  const want = expected.reduce((n, b) => n + b.length, 0);
+  const got: Buffer[] = [];
+  let total = 0;
+  const done = new Promise<void>((resolve) => {
+    p.accepted.on('data', (d: Buffer) => {
+      got.push(d);
+      total += d.length;
+      if (total >= want) resolve();
+    });
+  });
+  p.accepted.resume();
+  await done;
+  t.equal(total, want, 'every byte arrives');
+  t.equal(sha(Buffer.concat(got)), sha(Buffer.concat(expected)), 'in the order written');
+  await drained;
+  t.pass('the socket says drain once everything is written');
+  t.equal(writeView(p.client, Buffer.from('tail'), 0, 4), true, 'then a small write is taken at once');
+});
+
+t.test('writeView: a small write to a peer that is gone destroys the socket with the write error', async (t) => {
+  const p = await pair();
+  const errored = new Promise<Error>((resolve) => p.client.once('error', resolve));
+  p.accepted.resetAndDestroy();
+  await new Promise((r) => setTimeout(r, 50));
+  // The reset may not have reached the socket's reading side yet: keep writing until a write fails.
+  let failed = false;
+  for (let i = 0; i < 100 && !failed; i++) failed = !writeView(p.client, Buffer.from('x'.repeat(100)), 0, 100);
+  t.ok(failed, 'a write fails');
+  const err = await errored;
+  t.match((err as NodeJS.ErrnoException).code, /EPIPE|ECONNRESET/, 'the socket reports the write error');
+  t.ok(p.client.destroyed);
+  p.close();
+});
