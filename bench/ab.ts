@@ -3,11 +3,9 @@
 // in this checkout, interleaved in rounds on one PostgreSQL. Prints tps, p99 and proxy CPU per
 // transaction with the after/before ratio. Usage: npx tsx bench/ab.ts --base REV (see --help).
 
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { destroyAll, pgbench, runAs, startCluster } from '../test/harness/pg-cluster.js';
 import { stopAllDaemons } from './proc.js';
@@ -15,8 +13,7 @@ import { findPgbouncer, PGRELAY_NODE_ARGS, startPgbouncer, startPgrelay } from '
 import type { Target } from './targets.js';
 import { median, runWorkload, WORKLOADS } from './workloads.js';
 import type { RunSample, Workload } from './workloads.js';
-
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+import { buildCheckout, buildRevision, REPO } from './worktree.js';
 
 const USAGE = `Usage: npx tsx bench/ab.ts --base REV [options]
 
@@ -38,16 +35,6 @@ const USAGE = `Usage: npx tsx bench/ab.ts --base REV [options]
 
 function log(msg: string): void {
   process.stderr.write(`ab: ${msg}\n`);
-}
-
-/** A worktree of `rev` with dist/ built, sharing this checkout's node_modules. */
-function buildRevision(rev: string): { dir: string; sha: string } {
-  const sha = execFileSync('git', ['rev-parse', '--short', rev], { cwd: REPO, encoding: 'utf8' }).trim();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pgrelay-ab-${sha}-`));
-  execFileSync('git', ['worktree', 'add', '--detach', dir, sha], { cwd: REPO, stdio: 'ignore' });
-  fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
-  execFileSync(path.join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], { cwd: dir, stdio: 'inherit' });
-  return { dir, sha };
 }
 
 function nodeArgsLabel(args: readonly string[]): string {
@@ -91,9 +78,7 @@ async function main(): Promise<void> {
   const afterArgs = splitArgs(values['after-node-args']);
   const bouncerBin = findPgbouncer();
   if (bouncerBin === null) throw new Error('pgbouncer is not installed (npm run deps -- pgbouncer)');
-  execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO, stdio: 'inherit' });
-  const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).trim();
-  const dirty = execFileSync('git', ['status', '--porcelain', 'src'], { cwd: REPO, encoding: 'utf8' }).trim() !== '';
+  const after = buildCheckout();
   const base = buildRevision(values.base);
   const ids = runAs();
   const workDir = fs.mkdtempSync(path.join(ids.uid !== undefined ? '/tmp' : os.tmpdir(), 'pgrelay-ab-work-'));
@@ -109,7 +94,7 @@ async function main(): Promise<void> {
     const targets: { label: string; t: Target }[] = [
       { label: 'PgBouncer', t: await startPgbouncer(bouncerBin, opts) },
       { label: `before ${base.sha}${nodeArgsLabel(beforeArgs)}`, t: await startPgrelay(base.dir, opts, beforeArgs) },
-      { label: `after ${head}${dirty ? '+dirty' : ''}${nodeArgsLabel(afterArgs)}`, t: await startPgrelay(REPO, opts, afterArgs) },
+      { label: `after ${after}${nodeArgsLabel(afterArgs)}`, t: await startPgrelay(REPO, opts, afterArgs) },
     ];
     const warm: Workload = { id: 'warmup', label: 'warm-up', clients: 16, threads: 2, args: ['-S'], tpcb: false };
     for (const { t } of targets) await runWorkload({ port: t.port, workload: warm, durationSec: 3, round: 0, logDir: path.join(workDir, 'logs'), proxyPid: null });
@@ -150,7 +135,7 @@ async function main(): Promise<void> {
     await stopAllDaemons();
     await destroyAll();
     fs.rmSync(workDir, { recursive: true, force: true });
-    execFileSync('git', ['worktree', 'remove', '--force', base.dir], { cwd: REPO, stdio: 'ignore' });
+    base.remove();
   }
 }
 

@@ -72,6 +72,15 @@ export interface ProxyOptions {
   fdLimit: number;
   /** TLS on both sides; unset = plaintext on both sides. */
   tls?: BenchTls;
+  /** pgrelay only: more config lines (after PGRELAY_BENCH_SETTINGS's), separated by ';'. */
+  settings?: string;
+}
+
+/** How pgrelay's node is started: under another program (valgrind), with a longer wait for its port. */
+export interface Launcher {
+  /** The command and its arguments, before the node binary. */
+  readonly prefix: readonly string[];
+  readonly listenTimeoutMs: number;
 }
 
 /** PgBouncer's binary, or null when it is not installed. */
@@ -160,13 +169,13 @@ ${pgbouncerTracksPrepared(pgbouncerVersion(bin)) ? 'max_prepared_statements = 20
  * Extra pgrelay.ini lines from PGRELAY_BENCH_SETTINGS (separated by ';'), e.g.
  * `max_prepared_statements = 0`, to measure what one setting costs.
  */
-function extraSettings(): string {
-  const v = process.env['PGRELAY_BENCH_SETTINGS'] ?? '';
+function extraSettings(own = ''): string {
+  const v = `${process.env['PGRELAY_BENCH_SETTINGS'] ?? ''};${own}`;
   return v.split(';').map((l) => l.trim()).filter((l) => l !== '').map((l) => `${l}\n`).join('');
 }
 
 /** Starts pgrelay through its CLI (`node [NODE_ARGS] dist/main.js CONFIG.ini`) from the repository root. */
-export async function startPgrelay(repoRoot: string, o: ProxyOptions, nodeArgs: readonly string[] = PGRELAY_NODE_ARGS): Promise<Target> {
+export async function startPgrelay(repoRoot: string, o: ProxyOptions, nodeArgs: readonly string[] = PGRELAY_NODE_ARGS, launcher?: Launcher): Promise<Target> {
   const dir = path.join(o.workDir, `pgrelay-${o.tls !== undefined ? 'tls-' : ''}${Date.now()}`);
   fs.mkdirSync(dir);
   const port = await freePort();
@@ -189,18 +198,18 @@ log_level = warn
 log_connections = 0
 log_disconnections = 0
 shutdown_timeout = 2
-${o.tls === undefined ? 'server_tls_sslmode = disable\n' : tlsLines(o.tls)}${extraSettings()}`,
+${o.tls === undefined ? 'server_tls_sslmode = disable\n' : tlsLines(o.tls)}${extraSettings(o.settings)}`,
   );
   const daemon = Daemon.start({
     name: 'pgrelay',
-    cmd: PGRELAY_NODE,
-    args: [...nodeArgs, path.join(repoRoot, 'dist', 'main.js'), ini],
+    cmd: launcher?.prefix[0] ?? PGRELAY_NODE,
+    args: [...(launcher?.prefix.slice(1) ?? []), ...(launcher !== undefined ? [PGRELAY_NODE] : []), ...nodeArgs, path.join(repoRoot, 'dist', 'main.js'), ini],
     cwd: dir,
     logFile: path.join(dir, 'pgrelay.log'),
     fdLimit: o.fdLimit,
   });
   try {
-    await daemon.waitListening(port);
+    await daemon.waitListening(port, launcher?.listenTimeoutMs);
   } catch (err) {
     await daemon.stop();
     throw err;
