@@ -1,9 +1,10 @@
 // Instructions per transaction in pgrelay's main thread, counted by valgrind's callgrind: the
 // before/after comparison that timing cannot settle. On a 2-core box the CPU time per transaction of
 // the same build moves by 5 % or more from run to run (other processes, the scheduler, V8's choices),
-// which hides changes of a few percent; an instruction count repeats to well under 1 %, whatever
-// else the machine is doing. It counts user space only: the system calls (2 reads and 2 writes per
-// transaction for -S) are the same for every build and are not in it.
+// which hides changes of a few percent. An instruction count does not depend on what else the
+// machine is doing; only V8 optimizing a new process differently moves it (--repeat shows by how
+// much). It counts user space only: the system calls (2 reads and 2 writes per transaction for -S)
+// are the same for every build and are not in it.
 //
 // Each build runs under callgrind with a warm-up long enough for V8 to optimize the forwarding
 // path; the counters are zeroed, a fixed number of transactions runs, and the counters are dumped
