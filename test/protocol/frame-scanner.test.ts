@@ -94,6 +94,17 @@ t.test('lengths below 4 or above the maximum stop the scan', async (t) => {
   const r2 = run([msg('D', Buffer.alloc(100))], 50);
   t.ok(r2.scanner.stopped);
   t.same(r2.rec.bad, [104]);
+  // The length field is a signed int32, read as PostgreSQL reads it: the high bit makes it negative.
+  const r3 = run([Buffer.from([0x44, 0xff, 0xff, 0xff, 0xfe])]);
+  t.ok(r3.scanner.stopped);
+  t.same(r3.rec.bad, [-2]);
+  const r4 = run([Buffer.from([0x44, 0x80, 0, 0, 0])]);
+  t.same(r4.rec.bad, [-2147483648]);
+  // Every byte of the field counts (a header split across reads is read the same way).
+  const r5 = run([Buffer.from([0x44, 0x01, 0x02]), Buffer.from([0x03, 0x04])], 1 << 30);
+  t.same(r5.rec.bad, [], 'a length within the maximum is not refused');
+  const r6 = run([Buffer.from([0x44, 0x01, 0x02]), Buffer.from([0x03, 0x04])], 0x01020303);
+  t.same(r6.rec.bad, [0x01020304], 'all four bytes, big-endian');
 });
 
 t.test('a Full frame larger than one read is assembled once', async (t) => {
