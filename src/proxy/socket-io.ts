@@ -4,9 +4,10 @@
 //
 // The rule that makes the shared buffer safe: a chunk handed to a read callback is valid only
 // until that callback returns, and only its first `len` bytes are the read (the callback gets the
-// buffer itself, not a view: a view would be an allocation per read). Nothing may keep a view of it — whatever must outlive the read
-// (bytes held for a server, a partial frame, a write the kernel did not take) is copied. Reads
-// run one at a time on the main thread, so one buffer serves every socket.
+// buffer itself, not a view: a view would be an allocation per read). Nothing may keep a view of
+// it — whatever must outlive the read (bytes held for a server, a partial frame, a write the
+// kernel did not take) is copied. Reads run one at a time on the main thread, so one buffer
+// serves every socket.
 //
 // TLS sockets never take these paths: a TLSSocket's handle reports the TCP descriptor, so a
 // write(2) on it would put plaintext on the wire, and its reads are decrypted records, not what
