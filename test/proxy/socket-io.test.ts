@@ -37,6 +37,20 @@ function sha(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
 }
 
+/** Resumes a paused socket and resolves with what it reads once `want` bytes have arrived. */
+function receive(socket: net.Socket, want: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve) => {
+    const got: Buffer[] = [];
+    let total = 0;
+    socket.on('data', (d: Buffer) => {
+      got.push(d);
+      total += d.length;
+      if (total >= want) resolve(Buffer.concat(got));
+    });
+    socket.resume();
+  });
+}
+
 t.test('accepted sockets read into one shared buffer, and EOF still closes them', async (t) => {
   const seen: { text: string; buffer: ArrayBufferLike; socket: net.Socket }[] = [];
   function onRead(this: net.Socket, chunk: Buffer, len: number): void {
@@ -106,19 +120,8 @@ t.test('writeView: a write the kernel cannot take whole is copied, so the source
   source.fill(0xee);
   t.ok(fullAt >= 0, `backpressure reported (first at write ${fullAt})`);
   t.ok(p.client.writableLength > 0, 'the rest is queued on the stream');
-  const got: Buffer[] = [];
-  let total = 0;
-  const want = expected.length * CHUNK;
-  const done = new Promise<void>((resolve) => {
-    p.accepted.on('data', (d: Buffer) => {
-      got.push(d);
-      total += d.length;
-      if (total >= want) resolve();
-    });
-  });
-  p.accepted.resume();
-  await done;
-  t.equal(sha(Buffer.concat(got)), sha(Buffer.concat(expected)), 'every byte arrives, in order, as written');
+  const got = await receive(p.accepted, expected.length * CHUNK);
+  t.equal(sha(got), sha(Buffer.concat(expected)), 'every byte arrives, in order, as written');
   await new Promise<void>((resolve) => (p.client.writableLength === 0 ? resolve() : p.client.once('drain', () => resolve())));
   t.equal(p.client.writableLength, 0, 'drained');
   // With nothing queued, a write goes to the kernel whole and returns true.
@@ -170,19 +173,9 @@ t.test('writeView: after a small write the kernel could not take whole, small an
   // Overwrite the source: nothing queued may reference it.
   source.fill(0xee);
   const want = expected.reduce((n, b) => n + b.length, 0);
-  const got: Buffer[] = [];
-  let total = 0;
-  const done = new Promise<void>((resolve) => {
-    p.accepted.on('data', (d: Buffer) => {
-      got.push(d);
-      total += d.length;
-      if (total >= want) resolve();
-    });
-  });
-  p.accepted.resume();
-  await done;
-  t.equal(total, want, 'every byte arrives');
-  t.equal(sha(Buffer.concat(got)), sha(Buffer.concat(expected)), 'in the order written');
+  const got = await receive(p.accepted, want);
+  t.equal(got.length, want, 'every byte arrives');
+  t.equal(sha(got), sha(Buffer.concat(expected)), 'in the order written');
   await drained;
   t.pass('the socket says drain once everything is written');
   t.equal(writeView(p.client, Buffer.from('tail'), 0, 4), true, 'then a small write is taken at once');
