@@ -35,6 +35,9 @@ Needs valgrind (Debian's package) and pgbench. A run takes about 4 minutes per b
 
 const CLIENTS = 16;
 
+/** Bad options: the message and the usage, exit code 2. */
+class UsageError extends Error {}
+
 function log(msg: string): void {
   process.stderr.write(`instructions: ${msg}\n`);
 }
@@ -112,11 +115,11 @@ async function main(): Promise<void> {
     process.exit(values.help ? 0 : 2);
   }
   const modes = values.modes.split(',').map((m) => m.trim());
-  for (const m of modes) if (!['simple', 'extended', 'prepared'].includes(m)) throw new Error(`--modes: unknown mode ${m}`);
+  for (const m of modes) if (!['simple', 'extended', 'prepared'].includes(m)) throw new UsageError(`--modes: unknown mode ${m}`);
   const warm = Number(values.warm);
   const transactions = Number(values.transactions);
   const repeat = Number(values.repeat);
-  if (!(warm >= 0) || !(transactions > 0) || !(repeat >= 1)) throw new Error('--warm, --transactions and --repeat take positive numbers');
+  if (!(warm >= 0) || !(transactions > 0) || !(repeat >= 1)) throw new UsageError('--warm, --transactions and --repeat take positive numbers');
   try {
     execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
   } catch {
@@ -171,6 +174,12 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof UsageError) {
+    log(err.message);
+    process.stderr.write(USAGE);
+    process.exitCode = 2;
+    return;
+  }
   log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   process.exitCode = 1;
 });
