@@ -6,6 +6,7 @@ import { Pool } from './pool.js';
 import type { ConnectionBudget, PoolObserver, PoolServer, PoolSettings } from './pool-contract.js';
 import type { Config, DatabaseConfig, PoolMode } from '../config/types.js';
 import { Disconnect } from '../errors.js';
+import { wallClock } from '../proxy/read-clock.js';
 
 export interface PoolEntry {
   readonly pool: Pool;
@@ -158,7 +159,8 @@ export class PoolRegistry implements ConnectionBudget, PoolObserver {
     // The pool asks for servers for this entry (its database's current definition, its login
     // parameters); the factory is called only once the entry exists.
     const factory = { connect: (): Promise<PoolServer> => this.upstream.connect(entry) };
-    const pool = new Pool(database, user, this.poolSettings(db), factory, this);
+    // The pools' clock is the read clock: a transaction's hand-out and release share its reads' one reading.
+    const pool = new Pool(database, user, this.poolSettings(db), factory, this, wallClock);
     const entry = new Entry(pool, db, mode, this.loginParams.borrow(database), this.loginParams);
     this.entries.set(key, entry);
     this.byPool.set(pool, entry);

@@ -31,3 +31,12 @@ export function readClock(): number {
   if (stamp < 0) stamp = performance.now();
   return stamp;
 }
+
+/**
+ * Wall-clock milliseconds (Date.now's scale) from the read's clock: what the pools stamp on
+ * waits, hand-outs and releases. Date.now() is a call into the runtime from optimized code
+ * (about 370 instructions); this shares the read's one reading.
+ */
+export function wallClock(): number {
+  return CLOCK_ORIGIN + readClock();
+}

@@ -1,7 +1,7 @@
 // The forwarding path's clock: one reading shared within a read callback, a fresh one outside.
 
 import t from 'tap';
-import { beginRead, CLOCK_ORIGIN, endRead, readClock } from '../../src/proxy/read-clock.js';
+import { beginRead, CLOCK_ORIGIN, endRead, readClock, wallClock } from '../../src/proxy/read-clock.js';
 
 /** Spins until performance.now() has moved on, so that a fresh reading must differ. */
 function later(than: number): void {
@@ -38,4 +38,15 @@ t.test('outside a read every call reads the clock', async (t) => {
 t.test('readings are performance.now() values: with the origin they are wall-clock time', async (t) => {
   const wall = CLOCK_ORIGIN + readClock();
   t.ok(Math.abs(wall - Date.now()) < 1000, 'origin + reading is within a second of Date.now()');
+});
+
+t.test('wallClock is the read clock on Date.now\'s scale: shared within a read, fresh outside', async (t) => {
+  t.ok(Math.abs(wallClock() - Date.now()) < 1000, 'within a second of Date.now()');
+  beginRead();
+  const inRead = wallClock();
+  t.equal(inRead, CLOCK_ORIGIN + readClock(), 'the read\'s one reading, with the origin');
+  later(inRead - CLOCK_ORIGIN);
+  t.equal(wallClock(), inRead, 'a second call within the read reuses it');
+  endRead();
+  t.ok(wallClock() > inRead, 'after the read a fresh reading');
 });
