@@ -58,6 +58,45 @@ export interface TrackedServer {
   lostTrack(detail: string): void;
 }
 
+/** What a reply does to a plain entry at the head of the queue (one with no StatementStep). */
+const Plain = {
+  /** Not a plain answer: the full matcher decides (errors, pgrelay's own frames, a desync). */
+  Match: 0,
+  /** It answers the entry: pop it, forward the reply. */
+  Pop: 1,
+  /** It answers the entry and is read as it passes (ReadyForQuery, an Execute's CommandComplete). */
+  PopObserve: 2,
+  /** Part of a simple query's (or function call's) answer: forward it, the entry stays. */
+  Pass: 3,
+  /** A simple query's CommandComplete: read as it passes, the entry stays. */
+  PassObserve: 4,
+} as const;
+
+/**
+ * PLAIN[kind << 8 | type]: how each reply meets a plain entry of each kind; 0 (Match) for every
+ * pair the full matcher must see. This is match() restricted to entries without a step, as one
+ * load: unnamed Parse/Bind/Describe/Execute and Sync are most of what a tracking client sends.
+ */
+const PLAIN = new Uint8Array(16 << 8);
+const plain = (kind: Expect, type: number, action: number): void => {
+  PLAIN[(kind << 8) | type] = action;
+};
+plain(Expect.Parse, Backend.ParseComplete, Plain.Pop);
+plain(Expect.Bind, Backend.BindComplete, Plain.Pop);
+plain(Expect.Close, Backend.CloseComplete, Plain.Pop);
+plain(Expect.Describe, Backend.NoData, Plain.Pop);
+plain(Expect.Describe, Backend.RowDescription, Plain.Pop);
+plain(Expect.Execute, Backend.CommandComplete, Plain.PopObserve);
+plain(Expect.Execute, Backend.EmptyQueryResponse, Plain.Pop);
+plain(Expect.Execute, Backend.PortalSuspended, Plain.Pop);
+for (const kind of [Expect.Sync, Expect.Query, Expect.FunctionCall]) plain(kind, Backend.ReadyForQuery, Plain.PopObserve);
+for (const kind of [Expect.Query, Expect.FunctionCall]) {
+  plain(kind, Backend.NoData, Plain.Pass);
+  plain(kind, Backend.RowDescription, Plain.Pass);
+}
+plain(Expect.Query, Backend.CommandComplete, Plain.PassObserve);
+plain(Expect.Query, Backend.EmptyQueryResponse, Plain.Pass);
+
 /** What onTaken() does with a reply frame the tracking cut out of the stream. */
 const Taken = {
   /** Write it, after reading it (a ReadyForQuery or CommandComplete) as onFrame does. */
@@ -92,15 +131,35 @@ export class ReplyTracker {
    * pgrelay's own answers due right after this one, and every ErrorResponse make the frame taken.
    */
   decide(q: ReplyQueue, type: number, length: number, buf: Buffer, start: number, avail: number): Verdict {
+    const head = q.headStep;
+    if (head === undefined) {
+      // A plain entry (or none): one table load settles most replies.
+      const action = PLAIN[(q.headKind << 8) | type]!;
+      if (action !== Plain.Match) return this.plain(q, action, type, length, buf, start, avail);
+      return this.match(q, type, length, buf, start, avail);
+    }
     // pgrelay's own answers at the head still wait for the client to ask for a flush; the server
     // is sending, so PostgreSQL would have sent them by now, before this reply.
-    const head = q.headStep;
-    if (head === undefined || head.fake === null || !head.resolved) return this.match(q, type, length, buf, start, avail);
+    if (head.fake === null || !head.resolved) return this.match(q, type, length, buf, start, avail);
     q.answerDue((answer) => this.early.push(answer) > 0, true);
     const verdict = this.match(q, type, length, buf, start, avail);
     if (verdict === Verdict.Take) return verdict;
     this.next = verdict === Verdict.Observe ? Taken.Forward : Taken.Plain;
     return Verdict.Take;
+  }
+
+  /** A reply to a plain entry (see PLAIN): what match() does for it, without the dispatch. */
+  private plain(q: ReplyQueue, action: number, type: number, length: number, buf: Buffer, start: number, avail: number): Verdict {
+    if (action === Plain.Pop || action === Plain.PopObserve) {
+      q.shift();
+      // pgrelay's own answers right behind it go out after it (see popped).
+      const next = q.headStep;
+      if (next !== undefined && next.fake !== null && next.resolved) {
+        this.next = Taken.Forward;
+        return Verdict.Take;
+      }
+    }
+    return action === Plain.Pop || action === Plain.Pass ? Verdict.Forward : this.readNow(type, length, buf, start, avail, Verdict.Observe);
   }
 
   private match(q: ReplyQueue, type: number, length: number, buf: Buffer, start: number, avail: number): Verdict {
