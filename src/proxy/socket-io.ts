@@ -34,8 +34,39 @@ export function isEncrypted(socket: net.Socket): boolean {
   return (socket as net.Socket & { encrypted?: boolean }).encrypted === true;
 }
 
+/**
+ * Sockets whose writable side has ended: pgrelay ended it (endSocket), or the peer ended its side
+ * and node ends this one right after (a socket that does not allow half-open connections, which
+ * none of pgrelay's do). writeView takes nothing more from then on. Asking `socket.writable`
+ * instead costs a generic load in node's getter, which reads its state bits through a symbol on
+ * a state object of a shape every stream in the process shares: about 280 instructions per
+ * write, two writes per transaction.
+ */
+const ended = new WeakSet<net.Socket>();
+
+function onPeerEnd(this: net.Socket): void {
+  if (!this.allowHalfOpen) ended.add(this);
+}
+
+/** Makes writeView stop at the peer's FIN, as node's own write does (its 'end' listener). */
+export function trackEnd(socket: net.Socket): void {
+  socket.on('end', onPeerEnd);
+}
+
+/** Ends the socket's writable side, after `data` when given: from now on writeView takes nothing. */
+export function endSocket(socket: net.Socket, data?: Uint8Array): void {
+  ended.add(socket);
+  if (data === undefined) socket.end();
+  else socket.end(data);
+}
+
+/** Whether the socket's writable side has ended (see `ended`). */
+export function isEnded(socket: net.Socket): boolean {
+  return ended.has(socket);
+}
+
 /** The parts of node's socket internals used here (present in node 20, 24 and 26; checked at load). */
-interface StreamHandle {
+export interface StreamHandle {
   readonly fd: number;
   useUserBuffer(buf: Uint8Array): void;
 }
@@ -59,6 +90,31 @@ const onreadSymbols = ((): { buffer: symbol; callback: symbol; generator: symbol
   probe.destroy();
   return buffer !== undefined && callback !== undefined && generator !== undefined ? { buffer, callback, generator } : null;
 })();
+
+/**
+ * The symbol under which node keeps a socket's handle: in node 20 and later `_handle` is a getter
+ * over it, and that getter, one function for every socket and stream wrapper in the process, makes
+ * a megamorphic load (about 190 instructions a write). Read through the symbol here, the load only
+ * ever sees pgrelay's sockets. Null when this node keeps `_handle` some other way, or when a live
+ * socket showed the two disagree (checked on every socket readIntoShared takes): then `_handle`.
+ */
+let handleSymbol: symbol | null = ((): symbol | null => {
+  const probe = new net.Socket();
+  const found = Object.getOwnPropertySymbols(probe).find((s) => s.description === 'kHandle') ?? null;
+  probe.destroy();
+  return found;
+})();
+
+/** The socket's handle, null once the socket is destroyed (node nulls it as it closes the descriptor). */
+export function handleOf(socket: net.Socket): StreamHandle | null {
+  const s = socket as InternalSocket;
+  return handleSymbol !== null ? (s[handleSymbol] as StreamHandle | null) : s._handle;
+}
+
+/** The handle read through the symbol must be the one `_handle` returns; if not, stop using it. */
+function checkHandleSymbol(s: InternalSocket): void {
+  if (handleSymbol !== null && s[handleSymbol] !== s._handle) handleSymbol = null;
+}
 
 /**
  * Node calls the onread callback as a method of the socket. One wrapper per callback keeps the
@@ -90,6 +146,7 @@ export function connectOnread(onRead: ReadCallback): net.OnReadOpts {
 export function readIntoShared(socket: net.Socket, onRead: ReadCallback): boolean {
   const s = socket as InternalSocket;
   const handle = s._handle;
+  checkHandleSymbol(s);
   if (onreadSymbols === null || handle === null || typeof handle.useUserBuffer !== 'function' || isEncrypted(socket)) {
     socket.on('data', function (this: net.Socket, chunk: Buffer) {
       onRead.call(this, chunk, chunk.length);
@@ -133,10 +190,10 @@ export function writeView(socket: net.Socket, buf: Buffer, start: number, end: n
     if (!socket.writable) return false;
     return socket.write(buf.buffer === readBuffer.buffer ? Buffer.from(buf.subarray(start, end)) : buf.subarray(start, end));
   }
-  const handle = (socket as InternalSocket)._handle;
-  // `_handle` is null once the socket is destroyed, so the descriptor below is still ours (a
+  const handle = handleOf(socket);
+  // The handle is null once the socket is destroyed, so the descriptor below is still ours (a
   // closed descriptor's number can be reused by the next connection).
-  if (handle === null || !socket.writable) return false;
+  if (handle === null || ended.has(socket)) return false;
   let from = start;
   if (socket.writableLength === 0 && !socket.connecting) {
     const fd = handle.fd;

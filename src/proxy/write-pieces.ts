@@ -5,17 +5,14 @@
 
 import fs from 'node:fs';
 import type net from 'node:net';
-import { writeView } from './socket-io.js';
-
-type HandleSocket = net.Socket & { _handle: { fd: number } | null; encrypted?: boolean };
+import { handleOf, isEncrypted, isEnded, writeView } from './socket-io.js';
 
 /** Like writeView() for several pieces; false when the caller should wait for 'drain'. */
 export function writePieces(socket: net.Socket, pieces: readonly Buffer[]): boolean {
   if (pieces.length === 1) return writeView(socket, pieces[0]!, 0, pieces[0]!.length);
-  const s = socket as HandleSocket;
-  const handle = s._handle;
+  const handle = handleOf(socket);
   // A TLS socket encrypts in its stream (its descriptor carries records); writeView knows how.
-  if (handle === null || s.encrypted === true || !socket.writable || socket.writableLength !== 0 || socket.connecting || handle.fd < 0) {
+  if (handle === null || isEncrypted(socket) || isEnded(socket) || socket.writableLength !== 0 || socket.connecting || handle.fd < 0) {
     let ok = true;
     for (const p of pieces) ok = writeView(socket, p, 0, p.length);
     return ok;

@@ -5,7 +5,7 @@
 import t from 'tap';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
-import { connectOnread, readIntoShared, writeView, READ_BUFFER_SIZE } from '../../src/proxy/socket-io.js';
+import { connectOnread, endSocket, handleOf, isEnded, readIntoShared, trackEnd, writeView, READ_BUFFER_SIZE } from '../../src/proxy/socket-io.js';
 
 /** A listening server and a connected client; `accepted` is the server side of the connection. */
 async function pair(onAccept: (s: net.Socket) => void = () => {}): Promise<{ client: net.Socket; accepted: net.Socket; close(): void }> {
@@ -31,6 +31,13 @@ async function pair(onAccept: (s: net.Socket) => void = () => {}): Promise<{ cli
       server.close();
     },
   };
+}
+
+/** Everything `socket` receives until the peer's FIN. */
+function receiveAll(socket: net.Socket): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  socket.on('data', (b: Buffer) => parts.push(b));
+  return new Promise((resolve) => socket.once('end', () => resolve(Buffer.concat(parts))));
 }
 
 function sha(b: Buffer): string {
@@ -144,9 +151,48 @@ t.test('writeView: empty ranges, closed sockets and a peer that is gone', async 
   t.equal(writeView(p.client, big, 0, 10), false, 'a destroyed socket takes nothing');
   p.close();
   const ended = await pair();
-  ended.client.end();
+  endSocket(ended.client);
   t.equal(writeView(ended.client, big, 0, 10), false, 'an ended socket takes nothing');
   ended.close();
+});
+
+t.test('writeView: nothing is written after the socket was ended, by pgrelay or (at the peer\'s FIN) by node', async (t) => {
+  // Ended with a last message: the message arrives, then the FIN; a write after end() does not
+  // slip in before the FIN (node sends it on a later tick).
+  const p = await pair();
+  t.teardown(() => p.close());
+  const received = receiveAll(p.accepted);
+  endSocket(p.client, Buffer.from('last'));
+  t.ok(isEnded(p.client), 'marked ended at once');
+  t.equal(writeView(p.client, Buffer.from('after'), 0, 5), false, 'a write after end() is refused');
+  t.equal((await received).toString(), 'last', 'the peer got the last message and nothing after it');
+
+  // The peer ends its side: node ends ours right after (no half-open sockets), and writeView
+  // stops with it, as node's own write does.
+  const q = await pair();
+  t.teardown(() => q.close());
+  trackEnd(q.client);
+  q.client.resume();
+  const peerEnded = new Promise<void>((resolve) => q.client.once('end', () => resolve()));
+  q.accepted.end();
+  await peerEnded;
+  t.ok(isEnded(q.client), 'the peer\'s FIN marks the socket ended');
+  t.equal(writeView(q.client, Buffer.from('late'), 0, 4), false, 'nothing more is written to it');
+
+  // A socket that allows half-open connections keeps writing after the peer's FIN.
+  const h = await pair();
+  t.teardown(() => h.close());
+  h.client.allowHalfOpen = true;
+  trackEnd(h.client);
+  h.client.resume();
+  const halfEnded = new Promise<void>((resolve) => h.client.once('end', () => resolve()));
+  const got = receiveAll(h.accepted);
+  h.accepted.end();
+  await halfEnded;
+  t.notOk(isEnded(h.client), 'half-open: still writable');
+  t.equal(writeView(h.client, Buffer.from('reply'), 0, 5), true, 'a write goes out');
+  h.client.end();
+  t.equal((await got).toString(), 'reply', 'and arrives');
 });
 
 t.test('writeView: after a small write the kernel could not take whole, small and big ones queue behind it, in order, and end in a drain', async (t) => {
@@ -194,4 +240,15 @@ t.test('writeView: a small write to a peer that is gone destroys the socket with
   t.match((err as NodeJS.ErrnoException).code, /EPIPE|ECONNRESET/, 'the socket reports the write error');
   t.ok(p.client.destroyed);
   p.close();
+});
+
+t.test('handleOf: the handle node keeps for the socket, null from the moment it is destroyed', async (t) => {
+  const p = await pair((s) => readIntoShared(s, () => {}));
+  t.teardown(() => p.close());
+  const internal = (s: net.Socket): unknown => (s as unknown as { _handle: unknown })._handle;
+  t.not(handleOf(p.client), null, 'a connected socket has one');
+  t.equal(handleOf(p.client), internal(p.client), 'the same object as _handle (connected)');
+  t.equal(handleOf(p.accepted), internal(p.accepted), 'the same object as _handle (accepted)');
+  p.client.destroy();
+  t.equal(handleOf(p.client), null, 'null right after destroy(), before any event');
 });
