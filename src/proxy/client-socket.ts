@@ -5,7 +5,7 @@
 
 import type net from 'node:net';
 import tls from 'node:tls';
-import { endSocket, readIntoShared, trackEnd } from './socket-io.js';
+import { readIntoShared } from './socket-io.js';
 import { ErrorCode, PgRelayError } from '../errors.js';
 import type { ClientTls } from '../tls/tls-contexts.js';
 
@@ -45,7 +45,6 @@ export function attachClientSocket(socket: net.Socket, owner: SocketOwner): void
   socket.setNoDelay(true);
   (socket as OwnedSocket)[OWNER] = owner;
   readIntoShared(socket, onData);
-  trackEnd(socket);
   socket.on('drain', onDrain);
   socket.on('error', onError);
   socket.on('close', onClose);
@@ -137,7 +136,7 @@ export function endClientSocket(socket: net.Socket, byClient: boolean): void {
     socket.destroy();
     return;
   }
-  endSocket(socket);
+  socket.end();
   socket.destroySoon?.();
   setTimeout(() => socket.destroy(), 2000).unref();
 }

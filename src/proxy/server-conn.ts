@@ -28,7 +28,7 @@ import { returnAfterRelease } from './server-handoff.js';
 import type { HostPort } from '../config/types.js';
 import type { LoginResult } from './server-login.js';
 import type { ReadSlot } from './read-slot.js';
-import { endSocket, trackEnd, writeView } from './socket-io.js';
+import { writeView } from './socket-io.js';
 import { beginRead, CLOCK_ORIGIN, endRead, readClock } from './read-clock.js';
 import { writePieces } from './write-pieces.js';
 import { paramsSignature } from './session-params.js';
@@ -110,7 +110,6 @@ export class ServerConn implements PoolServer, SplicingSink, TrackedServer, Tagg
     this.scanner = new FrameScanner(SERVER_FRAMES, maxPacketSize, this, SERVER_DECIDE_PEEK);
     this.reader = login.reader;
     this.reader.sink = (chunk: Buffer, len: number) => this.onData(chunk, len);
-    trackEnd(socket);
     socket.on('drain', () => this.client?.resumeReading());
     socket.on('error', (err: Error) => this.lost(Disconnect.ServerSocketError, err.message));
     socket.on('close', () => (this.fatalMessage !== null ? this.lost(Disconnect.ServerFatal, this.fatalMessage) : this.lost(Disconnect.ServerClosed, 'server closed the connection')));
@@ -283,8 +282,8 @@ export class ServerConn implements PoolServer, SplicingSink, TrackedServer, Tagg
     // the EOF inside the message and rolls back.
     const midMessage = this.client !== null ? !this.client.protocol.atBoundary : this.leftMidMessage;
     if (this.socket.writable) {
-      if (midMessage) endSocket(this.socket);
-      else endSocket(this.socket, serialize.end());
+      if (midMessage) this.socket.end();
+      else this.socket.end(serialize.end());
     }
     this.socket.destroySoon?.();
     setTimeout(() => this.socket.destroy(), 1000).unref();

@@ -13,7 +13,9 @@
 // write(2) on it would put plaintext on the wire, and its reads are decrypted records, not what
 // the kernel holds. They read through 'data' and write through the stream (isEncrypted()).
 
-import fs from 'node:fs';
+// Named, not fs.writeSync: the fs module object is in dictionary mode, so `fs.writeSync` is a
+// generic property load on every write.
+import { writeSync } from 'node:fs';
 import net from 'node:net';
 
 /**
@@ -32,37 +34,6 @@ const readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
 /** True for a tls.TLSSocket (node sets `encrypted` on every one): it must use the stream paths. */
 export function isEncrypted(socket: net.Socket): boolean {
   return (socket as net.Socket & { encrypted?: boolean }).encrypted === true;
-}
-
-/**
- * Sockets whose writable side has ended: pgrelay ended it (endSocket), or the peer ended its side
- * and node ends this one right after (a socket that does not allow half-open connections, which
- * none of pgrelay's do). writeView takes nothing more from then on. Asking `socket.writable`
- * instead costs a generic load in node's getter, which reads its state bits through a symbol on
- * a state object of a shape every stream in the process shares: about 280 instructions per
- * write, two writes per transaction.
- */
-const ended = new WeakSet<net.Socket>();
-
-function onPeerEnd(this: net.Socket): void {
-  if (!this.allowHalfOpen) ended.add(this);
-}
-
-/** Makes writeView stop at the peer's FIN, as node's own write does (its 'end' listener). */
-export function trackEnd(socket: net.Socket): void {
-  socket.on('end', onPeerEnd);
-}
-
-/** Ends the socket's writable side, after `data` when given: from now on writeView takes nothing. */
-export function endSocket(socket: net.Socket, data?: Uint8Array): void {
-  ended.add(socket);
-  if (data === undefined) socket.end();
-  else socket.end(data);
-}
-
-/** Whether the socket's writable side has ended (see `ended`). */
-export function isEnded(socket: net.Socket): boolean {
-  return ended.has(socket);
 }
 
 /** The parts of node's socket internals used here (present in node 20, 24 and 26; checked at load). */
@@ -193,13 +164,13 @@ export function writeView(socket: net.Socket, buf: Buffer, start: number, end: n
   const handle = handleOf(socket);
   // The handle is null once the socket is destroyed, so the descriptor below is still ours (a
   // closed descriptor's number can be reused by the next connection).
-  if (handle === null || ended.has(socket)) return false;
+  if (handle === null || !socket.writable) return false;
   let from = start;
   if (socket.writableLength === 0 && !socket.connecting) {
     const fd = handle.fd;
     if (fd >= 0) {
       try {
-        from += fs.writeSync(fd, buf, start, end - start);
+        from += writeSync(fd, buf, start, end - start);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
           // EPIPE, ECONNRESET...: the same end as a failed stream write ('error', then 'close').
