@@ -148,14 +148,16 @@ async function main(): Promise<void> {
     await cluster.psql('VACUUM ANALYZE');
     for (let r = 0; r < repeat; r++) {
       for (const b of builds) {
-        const p = await CountedPgrelay.start(b.label, b.dir, workDir, cluster.port, b.settings);
+        // A new process per mode: what V8 learned from one mode's messages (another mix of frame
+        // types through the same functions) must not shape the code the next mode is counted on.
         for (const m of modes) {
+          const p = await CountedPgrelay.start(b.label, b.dir, workDir, cluster.port, b.settings);
           const c = await p.count(m, warm, transactions);
+          await p.target.daemon!.stop();
           const key = `${m}\t${b.label}`;
           counts.set(key, [...(counts.get(key) ?? []), c]);
           log(`${m} ${b.label}: ${c.main.toFixed(0)} instructions per transaction in the main thread, ${c.all.toFixed(0)} in all threads`);
         }
-        await p.target.daemon!.stop();
       }
     }
   } finally {

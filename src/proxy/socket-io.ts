@@ -63,9 +63,9 @@ const onreadSymbols = ((): { buffer: symbol; callback: symbol; generator: symbol
 })();
 
 /**
- * The symbol under which node keeps a socket's handle: in node 20 and later `_handle` is a getter
- * over it, and that getter, one function for every socket and stream wrapper in the process, makes
- * a megamorphic load (about 190 instructions a write). Read through the symbol here, the load only
+ * The symbol under which node keeps a socket's handle: `_handle` is a getter over it (node 20.20
+ * here), and that getter, one function for every socket and stream wrapper in the process, makes a
+ * megamorphic load (about 190 instructions a write). Read through the symbol here, the load only
  * ever sees pgrelay's sockets. Null when this node keeps `_handle` some other way, or when a live
  * socket showed the two disagree (checked on every socket readIntoShared takes): then `_handle`.
  */
