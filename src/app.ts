@@ -14,6 +14,7 @@ import { ClientState } from './proxy/client-state.js';
 import { sweepClients } from './proxy/client-timeouts.js';
 import { ProxyStats, type ConsoleIO, type ConsoleLink, type ConsoleLogin, type ProxyContext } from './proxy/context.js';
 import { Disconnect, ErrorCode, PgRelayError } from './errors.js';
+import { wallClock } from './proxy/read-clock.js';
 import { ConsoleSession } from './admin/console-session.js';
 import { requestedBy } from './admin/requested-by.js';
 import { consoleWelcome } from './admin/console-login.js';
@@ -93,7 +94,7 @@ export class App {
     const authQuery = new AuthQuery(shared);
     const connector = new UpstreamConnector(shared);
     const registry = new PoolRegistry(config, connector);
-    const clock = { now: Date.now() };
+    const clock = { now: wallClock() };
     const base = Object.assign(shared, { registry, cancelKeys: new Map(), clock, repeatLog: new RepeatLog(() => this.ctx.logger), clientCount: () => this.clients.size, hba: security.hba, authQuery });
     const pause = new PauseController({ pools: () => registry.pools(), inTransaction: (db) => clientsInTransaction(this.clients, db) }, () => this.ctx.config.settings);
     const hints = new PrimaryHints(registry, connector, pause, logger, () => this.ctx.config.settings);

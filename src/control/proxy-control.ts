@@ -15,6 +15,7 @@ import { NodeScope } from '../upstream/node-scope.js';
 import { VERSION } from '../version.js';
 import { StatsPeriod } from '../metrics/stats-period.js';
 import { Disconnect, ErrorCode, PgRelayError } from '../errors.js';
+import { wallClock } from '../proxy/read-clock.js';
 
 export interface ControlParts {
   readonly ctx: Omit<ProxyContext, 'openConsole'>;
@@ -33,7 +34,7 @@ export interface ControlParts {
  * or has requests outstanding. The pause drain reports them when its deadline passes.
  */
 export function clientsInTransaction(clients: Iterable<ClientSession>, database: string | null): InTransactionClient[] {
-  const now = Date.now();
+  const now = wallClock();
   const out: InTransactionClient[] = [];
   for (const c of clients) {
     if (c.state !== ClientState.active || c.server === null) continue;
@@ -233,7 +234,7 @@ export class ProxyControl implements Control {
       else if (c.state === ClientState.idle) row.idle++;
       byPool.set(c.pool, row);
     }
-    const now = Date.now();
+    const now = wallClock();
     return [...this.ctx.registry.all()].map((e) => {
       const p = e.pool;
       const cl = byPool.get(p) ?? { active: 0, idle: 0 };
@@ -254,7 +255,7 @@ export class ProxyControl implements Control {
   }
 
   clients(): ClientSnapshot[] {
-    const now = Date.now();
+    const now = wallClock();
     return [...this.parts.clients].map((c) => ({
       id: c.id,
       user: c.user,

@@ -3,6 +3,8 @@
 // the only per-connection timers are one-shot deadlines on rare paths (a query of pgrelay's own,
 // a socket being closed, a server login).
 
+import { wallClock } from '../proxy/read-clock.js';
+
 export type Sweep = (now: number) => void;
 
 export class Janitor {
@@ -22,7 +24,8 @@ export class Janitor {
 
   /** One sweep now (also used by tests to avoid waiting for the timer). */
   tick(): void {
-    const now = Date.now();
+    // The pools' clock (see registry.ts): what the sweeps compare with their stamps.
+    const now = wallClock();
     this.clock.now = now;
     for (const sweep of this.sweeps) sweep(now);
   }

@@ -29,7 +29,7 @@ import type { HostPort } from '../config/types.js';
 import type { LoginResult } from './server-login.js';
 import type { ReadSlot } from './read-slot.js';
 import { writeView } from './socket-io.js';
-import { beginRead, CLOCK_ORIGIN, endRead, readClock } from './read-clock.js';
+import { beginRead, CLOCK_ORIGIN, endRead, readClock, wallClock } from './read-clock.js';
 import { writePieces } from './write-pieces.js';
 import { paramsSignature } from './session-params.js';
 import { Disconnect } from '../errors.js';
@@ -105,7 +105,7 @@ export class ServerConn implements PoolServer, SplicingSink, TrackedServer, Tagg
     this.processId = login.processId;
     this.secretKey = login.secretKey;
     this.txStatus = login.txStatus;
-    this.createdAt = Date.now();
+    this.createdAt = wallClock();
     this.idleSince = this.createdAt;
     this.scanner = new FrameScanner(SERVER_FRAMES, maxPacketSize, this, SERVER_DECIDE_PEEK);
     this.reader = login.reader;
