@@ -24,13 +24,14 @@ const USAGE = `Usage: npx tsx bench/instructions.ts --base REV [options]
 
   --base REV          git revision to compare against (built in a scratch worktree)
   --modes A,B         pgbench query modes: simple, extended, prepared (default simple,extended)
-  --warm N            warm-up transactions per client before counting (default 1500)
+  --warm N            warm-up transactions per client before counting, in two runs (default 1500)
   --transactions N    counted transactions per client (default 500); 16 clients
   --after-settings S  also count the checkout with these config lines (';'-separated), e.g.
                       "max_prepared_statements = 0", to see what a setting costs
   --repeat N          count every build N times (default 1), to see how well counts repeat
 
-Needs valgrind (Debian's package) and pgbench. A run takes about 4 minutes per build and mode pair.
+Needs valgrind (Debian's package) and pgbench. Each count (a new process per build and mode) takes
+under a minute, plus building the base once.
 `;
 
 const CLIENTS = 16;
