@@ -3,6 +3,8 @@
 // are counted, and one line with the count is written when the window ends (janitor sweep) or
 // when the key is next logged, so nothing is silently dropped.
 
+import { wallClock } from './proxy/read-clock.js';
+
 export interface LimitedLogger {
   info(fields: object, msg: string): void;
   warn(fields: object, msg: string): void;
@@ -29,16 +31,16 @@ export class RepeatLog {
     private readonly windowMs = 10_000,
   ) {}
 
-  warn(key: string, fields: object, msg: string, now = Date.now()): void {
+  warn(key: string, fields: object, msg: string, now = wallClock()): void {
     this.write('warn', key, fields, msg, now);
   }
 
-  info(key: string, fields: object, msg: string, now = Date.now()): void {
+  info(key: string, fields: object, msg: string, now = wallClock()): void {
     this.write('info', key, fields, msg, now);
   }
 
   /** Writes the count of each key whose window ended with lines held back, and forgets idle keys. */
-  sweep(now = Date.now()): void {
+  sweep(now = wallClock()): void {
     for (const [key, st] of this.keys) {
       if (now - st.windowStart < this.windowMs) continue;
       this.flush(st);

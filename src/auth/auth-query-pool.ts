@@ -9,6 +9,7 @@ import { Parser, type BackendMessage } from '../protocol/backend-parser.js';
 import { login, type LoginRequest } from '../proxy/server-login.js';
 import type { ReadSlot } from '../proxy/read-slot.js';
 import { ErrorCode, PgRelayError } from '../errors.js';
+import { wallClock } from '../proxy/read-clock.js';
 import type { HostPort } from '../config/types.js';
 
 /** Close a lookup connection idle longer than this (the janitor's sweep closes it). */
@@ -107,7 +108,7 @@ export class LookupPool {
   }
 
   private release(conn: LookupConn): void {
-    conn.idleSince = Date.now();
+    conn.idleSince = wallClock();
     const w = this.waiters.shift();
     if (w !== undefined) w.resolve(conn);
     else this.idle.push(conn);
@@ -144,7 +145,7 @@ export class LookupPool {
         const r = await login({ ...this.target.login, address, connectTimeoutMs: Math.min(left, this.target.login.connectTimeoutMs) });
         // A lookup connection that breaks while idle is noticed at its next use (the query fails).
         r.socket.on('error', () => {});
-        return { socket: r.socket, reader: r.reader, idleSince: Date.now() };
+        return { socket: r.socket, reader: r.reader, idleSince: wallClock() };
       } catch (err) {
         last = err as Error;
       }

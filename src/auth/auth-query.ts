@@ -15,6 +15,7 @@ import type { TlsContexts } from '../tls/tls-contexts.js';
 import type { ServerCredential } from '../proxy/server-login.js';
 import { parseSecret } from './secret.js';
 import { LookupPool } from './auth-query-pool.js';
+import { wallClock } from '../proxy/read-clock.js';
 
 /** Most cached answers; past it the oldest go (random user names must not grow memory for good). */
 export const MAX_CACHED_ANSWERS = 10_000;
@@ -63,7 +64,7 @@ export class AuthQuery implements SecretLookup {
     const target = this.target(database);
     if (target === null) return undefined;
     const key = `${target.key}\u0000${user}`;
-    const now = Date.now();
+    const now = wallClock();
     const hit = this.cache.get(key);
     if (hit !== undefined && hit.expires > now) return hit.secret;
     const running = this.inflight.get(key);
@@ -74,7 +75,7 @@ export class AuthQuery implements SecretLookup {
     const ttl = this.ctx.config.settings.authQueryCacheTtlMs;
     if (ttl > 0) {
       this.cache.delete(key);
-      this.cache.set(key, { secret, expires: Date.now() + ttl });
+      this.cache.set(key, { secret, expires: wallClock() + ttl });
       if (this.cache.size > MAX_CACHED_ANSWERS) this.cache.delete(this.cache.keys().next().value!);
     }
     return secret;

@@ -7,6 +7,7 @@
 import type { Pool } from './pool.js';
 import type { RegistryObserver } from './registry.js';
 import type { PauseResult, ResumeResult, InTransactionClient } from '../control/contract.js';
+import { wallClock } from '../proxy/read-clock.js';
 
 /** The pools a pause applies to, and what the controller needs from the rest of the app. */
 export interface PauseHost {
@@ -52,7 +53,7 @@ export class PauseController implements RegistryObserver {
   constructor(
     private readonly host: PauseHost,
     private readonly limits: () => { pauseDrainTimeoutMs: number; pauseMaxDurationMs: number },
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = wallClock,
   ) {}
 
   /** Adds a listener for every pause, drain result and resume (the log, metrics). */

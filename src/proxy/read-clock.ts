@@ -35,10 +35,11 @@ export function readClock(): number {
 /**
  * Wall-clock milliseconds (Date.now's scale) from the read's clock: what the pools stamp on
  * waits, hand-outs and releases. Date.now() is a call into the runtime from optimized code
- * (about 370 instructions); this shares the read's one reading. Everything these stamps are
- * compared with (the janitor's sweeps, server lifetimes, the coarse clock, SHOW's ages) reads this
- * clock too: it runs on the monotonic clock from the process's start, so a step of the system
- * clock moves none of those durations, and mixing it with Date.now() would.
+ * (about 370 instructions); this shares the read's one reading. Everything the janitor's sweeps
+ * compare reads this clock too (the pools' and clients' ages, server lifetimes, the coarse clock,
+ * PAUSE's auto-resume, auth_query's cache and lookup connections, the log limiter's windows, SHOW's
+ * ages): it runs on the monotonic clock from the process's start, so a step of the system clock
+ * moves none of those durations, and mixing it with Date.now() would.
  */
 export function wallClock(): number {
   return CLOCK_ORIGIN + readClock();
