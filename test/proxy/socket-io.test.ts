@@ -156,7 +156,7 @@ t.test('writeView: empty ranges, closed sockets and a peer that is gone', async 
   ended.close();
 });
 
-t.test('writeView: nothing is written after the socket was ended, by pgrelay or (at the peer\'s FIN) by node', async (t) => {
+t.test('writeView: nothing is written after the socket was ended, by end() or (at the peer\'s FIN) by node', async (t) => {
   // Ended with a last message: the message arrives, then the FIN; a write after end() does not
   // slip in before the FIN (node sends it on a later tick).
   const p = await pair();
