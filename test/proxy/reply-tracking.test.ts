@@ -8,9 +8,9 @@ import t from 'tap';
 import { Backend } from '../../src/protocol/message-types.js';
 import { CloseComplete } from '../../src/protocol/statement-messages.js';
 import { Expect, ReplyQueue, StatementStep } from '../../src/proxy/reply-queue.js';
-import { ReplyTracker, type TrackedServer } from '../../src/proxy/reply-tracking.js';
+import { ReplyTracker, TRACKING_SERVER_FRAMES, type TrackedServer } from '../../src/proxy/reply-tracking.js';
 import type { ServerClient } from '../../src/proxy/server-client.js';
-import type { Verdict } from '../../src/protocol/frame-scanner.js';
+import { FrameMode, type Verdict } from '../../src/protocol/frame-scanner.js';
 
 /** A whole reply frame of `type` with a plausible body. */
 function frame(type: number): Buffer {
@@ -74,18 +74,8 @@ function run(kind: Expect, type: number, fakeBehind: boolean, full: boolean): Se
 }
 
 const KINDS = [Expect.Parse, Expect.Bind, Expect.Describe, Expect.Execute, Expect.Close, Expect.Sync, Expect.Query, Expect.FunctionCall];
-const REPLIES = [
-  Backend.ParseComplete,
-  Backend.BindComplete,
-  Backend.CloseComplete,
-  Backend.NoData,
-  Backend.RowDescription,
-  Backend.CommandComplete,
-  Backend.EmptyQueryResponse,
-  Backend.PortalSuspended,
-  Backend.ReadyForQuery,
-  Backend.ErrorResponse,
-];
+// Every reply the tracking decides on, read from its mode table: a type added there is checked here.
+const REPLIES = [...TRACKING_SERVER_FRAMES.keys()].filter((type) => TRACKING_SERVER_FRAMES[type] === FrameMode.Decide);
 
 t.test('every reply to a plain entry is decided as the full matcher decides it', async (t) => {
   let checked = 0;
@@ -101,6 +91,7 @@ t.test('every reply to a plain entry is decided as the full matcher decides it',
       }
     }
   }
+  t.equal(REPLIES.length, 10, 'the ten replies that answer a message');
   t.equal(checked, KINDS.length * REPLIES.length * 2);
   // The table is not empty: the answers it covers pop their entry (and, with an own answer
   // behind, release it: the CloseComplete goes out right after the reply).
